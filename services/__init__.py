@@ -1,0 +1,1 @@
+"""The causalmol services: gateway, featurizer, predictor and causal, one domain folder each."""

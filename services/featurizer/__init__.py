@@ -1,0 +1,1 @@
+"""Featurizer service: parses and standardizes structures, computes model features and fingerprints."""

@@ -1,0 +1,1 @@
+"""Predictor service: trains models into the artifact store and serves their predictions."""

@@ -1,0 +1,54 @@
+"""Applicability domain: nearest-neighbour Tanimoto similarity to the training set, and its calibration.
+
+Shared by the predictor (which calibrates the threshold when a model is trained) and the causal service (which
+judges each query). Fingerprints travel as on-bit indices and are stored packed, so only numpy is needed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+N_BITS = 2048
+AD_FILE = "ad_fingerprints.npy"  # the packed training fingerprints inside each model version
+
+
+def pack_fingerprints(on_bits: list[list[int]], n_bits: int = N_BITS) -> np.ndarray:
+    dense = np.zeros((len(on_bits), n_bits), dtype=np.uint8)
+    for row, bits in enumerate(on_bits):
+        dense[row, bits] = 1
+    return np.packbits(dense, axis=1)
+
+
+class NearestNeighbourIndex:
+    """The training fingerprints, kept unpacked for fast column gathers: a query costs O(n_train x on-bits)."""
+
+    def __init__(self, packed: np.ndarray, n_bits: int = N_BITS) -> None:
+        self.bits = np.unpackbits(packed, axis=1, count=n_bits)
+        self.counts = self.bits.sum(axis=1, dtype=np.int32)
+
+    def max_similarity(self, on_bits: list[int], exclude: int | None = None) -> float:
+        if not on_bits or len(self.counts) == 0:
+            return 0.0
+        shared = self.bits[:, on_bits].sum(axis=1, dtype=np.int32)
+        similarity = shared / (self.counts + len(on_bits) - shared)
+        if exclude is not None:
+            similarity[exclude] = -1.0
+        return float(similarity.max())
+
+
+def calibrate_threshold(similarities: np.ndarray, abs_errors: np.ndarray, baseline_rmse: float) -> float:
+    """The similarity below which, on held-out data, the model does no better than predicting the mean.
+
+    Candidate thresholds are held-out similarity quantiles (5% to 50%); the largest one under which the
+    held-out RMSE still reaches the mean predictor's RMSE is taken. If the model beats the mean everywhere, the
+    5% quantile is used, so only the least similar few percent of queries are flagged.
+    """
+    order = np.argsort(similarities)
+    sims, errs = similarities[order], abs_errors[order]
+    chosen = float(np.quantile(sims, 0.05))
+    for q in np.arange(0.05, 0.51, 0.05):
+        threshold = float(np.quantile(sims, q))
+        below = errs[sims < threshold]
+        if len(below) >= 10 and float(np.sqrt(np.mean(below**2))) >= baseline_rmse:
+            chosen = threshold
+    return round(chosen, 4)

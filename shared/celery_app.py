@@ -1,0 +1,88 @@
+"""The one Celery app every service uses, created unbound here and configured by ``configure_celery``.
+
+Tasks are routed by name glob to one queue per service, so the gateway can enqueue ``featurize.batch`` by name
+without importing the featurizer (and thus RDKit). Messages are JSON only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery, Task
+
+from shared.config import QUEUES, Settings
+
+logger = logging.getLogger(__name__)
+
+FEATURIZE_TASK = "featurize.batch"
+PREDICT_TASK = "predict.batch"
+ANNOTATE_TASK = "causal.annotate"
+
+TASK_ROUTES: dict[str, dict[str, str]] = {
+    "featurize.*": {"queue": "featurizer"},
+    "predict.*": {"queue": "predictor"},
+    "causal.*": {"queue": "causal"},
+}
+
+celery_app = Celery("causalmol")
+
+
+def configure_celery(settings: Settings) -> Celery:
+    """Bind the shared app to the settings: Redis in distributed mode, in-process memory transport otherwise."""
+    if settings.embedded:
+        broker, transport_options = "memory://", {"polling_interval": 0.005}
+    else:
+        broker = settings.redis_url
+        # A short socket timeout makes an unreachable broker a quick 503 rather than a hung request.
+        transport_options = {
+            "socket_connect_timeout": settings.broker_timeout_seconds,
+            "socket_timeout": max(settings.broker_timeout_seconds, 10.0),
+            "visibility_timeout": settings.task_time_limit * 4,
+        }
+    celery_app.conf.update(
+        broker_url=broker,
+        result_backend=None,
+        task_ignore_result=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_routes=TASK_ROUTES,
+        task_default_queue=QUEUES[0],
+        task_create_missing_queues=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_soft_time_limit=settings.task_soft_time_limit,
+        task_time_limit=settings.task_time_limit,
+        task_publish_retry=False,
+        broker_transport_options=transport_options,
+        broker_connection_timeout=settings.broker_timeout_seconds,
+        broker_connection_retry_on_startup=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        enable_utc=True,
+    )
+    # Chain steps are dispatched from worker threads, where Celery falls back to the default app: make it ours.
+    celery_app.set_default()
+    celery_app.set_current()
+    return celery_app
+
+
+def payload_job_id(args: tuple[Any, ...]) -> str | None:
+    """The job a pipeline task works for: every pipeline task takes the chunk message first."""
+    if args and isinstance(args[0], dict):
+        return args[0].get("job_id")
+    return None
+
+
+class PipelineTask(Task):
+    """Base for pipeline tasks: a task that fails for good marks its job failed, so clients never wait forever."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
+        from shared.jobs import get_job_store  # the store needs settings that are only known at run time
+
+        job_id = payload_job_id(args)
+        logger.error("task %s (%s) failed for job %s: %r", self.name, task_id, job_id, exc)
+        if job_id:
+            get_job_store().mark_failed(job_id, {"code": "task_failed", "message": f"{self.name}: {exc}"})

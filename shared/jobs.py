@@ -1,0 +1,252 @@
+"""Where jobs and their results live: Redis in distributed mode, process memory in embedded mode.
+
+Both stores keep the same semantics: a chunk's results are written once (a redelivered task writes nothing
+twice and counts nothing twice), progress counts finished molecules, and the job succeeds when its last chunk
+lands. Keys expire after the configured result TTL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+import redis
+
+from shared.config import Settings, get_settings
+from shared.errors import BrokerUnavailable
+
+logger = logging.getLogger(__name__)
+
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+FINISHED = (SUCCEEDED, FAILED)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_job_record(job_id: str, model: dict[str, Any], total: int, n_chunks: int) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "status": QUEUED,
+        "model": model,
+        "total": total,
+        "done": 0,
+        "n_chunks": n_chunks,
+        "chunks_done": 0,
+        "created_at": utc_now(),
+        "finished_at": None,
+        "error": None,
+    }
+
+
+class JobStore(ABC):
+    @abstractmethod
+    def create(self, record: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def record(self, job_id: str) -> dict[str, Any] | None:
+        """The job's state without its results, or None when unknown or expired."""
+
+    @abstractmethod
+    def results(self, job_id: str, n_chunks: int) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def mark_running(self, job_id: str) -> None: ...
+
+    @abstractmethod
+    def save_chunk(self, job_id: str, index: int, results: list[dict[str, Any]]) -> bool:
+        """Store one chunk's results once; False when the chunk was already stored (a redelivery)."""
+
+    @abstractmethod
+    def mark_failed(self, job_id: str, error: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def delete(self, job_id: str) -> None: ...
+
+    @abstractmethod
+    def ping(self) -> bool: ...
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """The job as clients see it; results are given once the job has succeeded, in input order."""
+        record = self.record(job_id)
+        if record is None:
+            return None
+        record["results"] = self.results(job_id, record["n_chunks"]) if record["status"] == SUCCEEDED else []
+        return record
+
+    def wait(self, job_id: str, timeout: float) -> dict[str, Any] | None:
+        """Poll until the job finishes or ``timeout`` passes; the record as last seen."""
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            record = self.record(job_id)
+            if record is None or record["status"] in FINISHED or time.monotonic() >= deadline:
+                return record
+            time.sleep(min(delay, max(deadline - time.monotonic(), 0)))
+            delay = min(delay * 1.5, 0.05)
+
+
+class MemoryJobStore(JobStore):
+    """Embedded mode: the gateway and the in-process worker share this one object."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self._chunks: dict[tuple[str, int], list[dict[str, Any]]] = {}
+
+    def create(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._jobs[record["job_id"]] = dict(record)
+
+    def record(self, job_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return dict(job) if job else None
+
+    def results(self, job_id: str, n_chunks: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for i in range(n_chunks) for r in self._chunks.get((job_id, i), [])]
+
+    def mark_running(self, job_id: str) -> None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job and job["status"] == QUEUED:
+                job["status"] = RUNNING
+
+    def save_chunk(self, job_id: str, index: int, results: list[dict[str, Any]]) -> bool:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or (job_id, index) in self._chunks:
+                return False
+            self._chunks[(job_id, index)] = results
+            job["done"] += len(results)
+            job["chunks_done"] += 1
+            if job["chunks_done"] == job["n_chunks"] and job["status"] != FAILED:
+                job["status"], job["finished_at"] = SUCCEEDED, utc_now()
+            return True
+
+    def mark_failed(self, job_id: str, error: dict[str, Any]) -> None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job and job["status"] not in FINISHED:
+                job.update(status=FAILED, error=error, finished_at=utc_now())
+
+    def delete(self, job_id: str) -> None:
+        with self._lock:
+            self._jobs.pop(job_id, None)
+
+    def ping(self) -> bool:
+        return True
+
+
+# Atomic so that a redelivered chunk (acks_late) never counts twice, even if a worker dies mid-write.
+_SAVE_CHUNK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[3]) then return 0 end
+redis.call('HINCRBY', KEYS[1], 'done', ARGV[2])
+local chunks = redis.call('HINCRBY', KEYS[1], 'chunks_done', 1)
+if chunks == tonumber(redis.call('HGET', KEYS[1], 'n_chunks'))
+   and redis.call('HGET', KEYS[1], 'status') ~= 'failed' then
+  redis.call('HSET', KEYS[1], 'status', 'succeeded', 'finished_at', ARGV[4])
+end
+return 1
+"""
+_MARK_RUNNING = """
+if redis.call('HGET', KEYS[1], 'status') == 'queued' then redis.call('HSET', KEYS[1], 'status', 'running') end
+return 1
+"""
+_MARK_FAILED = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'queued' or status == 'running' then
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[1], 'finished_at', ARGV[2])
+end
+return 1
+"""
+_JSON_FIELDS = ("model", "error", "finished_at")
+_INT_FIELDS = ("total", "done", "n_chunks", "chunks_done")
+
+
+class RedisJobStore(JobStore):
+    def __init__(self, url: str, ttl_seconds: int, timeout: float = 2.0) -> None:
+        self._redis = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout, socket_timeout=max(timeout, 10.0), decode_responses=True
+        )
+        self._ttl = ttl_seconds
+        self._save_chunk = self._redis.register_script(_SAVE_CHUNK)
+        self._mark_running = self._redis.register_script(_MARK_RUNNING)
+        self._mark_failed = self._redis.register_script(_MARK_FAILED)
+
+    @staticmethod
+    def _key(job_id: str) -> str:
+        return f"causalmol:job:{job_id}"
+
+    def _chunk_key(self, job_id: str, index: int) -> str:
+        return f"{self._key(job_id)}:chunk:{index}"
+
+    def create(self, record: dict[str, Any]) -> None:
+        fields = {k: json.dumps(v) if k in _JSON_FIELDS else v for k, v in record.items()}
+        try:
+            with self._redis.pipeline() as pipe:
+                pipe.hset(self._key(record["job_id"]), mapping=fields)
+                pipe.expire(self._key(record["job_id"]), self._ttl)
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise BrokerUnavailable("the job store (Redis) is unreachable", {"reason": str(exc)}) from exc
+
+    def record(self, job_id: str) -> dict[str, Any] | None:
+        try:
+            raw = self._redis.hgetall(self._key(job_id))
+        except redis.RedisError as exc:
+            raise BrokerUnavailable("the job store (Redis) is unreachable", {"reason": str(exc)}) from exc
+        if not raw:
+            return None
+        return {
+            k: json.loads(v) if k in _JSON_FIELDS else int(v) if k in _INT_FIELDS else v for k, v in raw.items()
+        }
+
+    def results(self, job_id: str, n_chunks: int) -> list[dict[str, Any]]:
+        chunks = self._redis.mget([self._chunk_key(job_id, i) for i in range(n_chunks)]) if n_chunks else []
+        return [r for chunk in chunks if chunk for r in json.loads(chunk)]
+
+    def mark_running(self, job_id: str) -> None:
+        self._mark_running(keys=[self._key(job_id)])
+
+    def save_chunk(self, job_id: str, index: int, results: list[dict[str, Any]]) -> bool:
+        stored = self._save_chunk(
+            keys=[self._key(job_id), self._chunk_key(job_id, index)],
+            args=[json.dumps(results), len(results), self._ttl, json.dumps(utc_now())],
+        )
+        if stored == -1:
+            logger.warning("job %s expired or unknown; chunk %d dropped", job_id, index)
+        return stored == 1
+
+    def mark_failed(self, job_id: str, error: dict[str, Any]) -> None:
+        self._mark_failed(keys=[self._key(job_id)], args=[json.dumps(error), json.dumps(utc_now())])
+
+    def delete(self, job_id: str) -> None:
+        self._redis.delete(self._key(job_id))
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False
+
+
+def make_job_store(settings: Settings) -> JobStore:
+    if settings.embedded:
+        return MemoryJobStore()
+    return RedisJobStore(settings.redis_url, settings.result_ttl_seconds, settings.broker_timeout_seconds)
+
+
+@lru_cache(maxsize=1)
+def get_job_store() -> JobStore:
+    """The process-wide store (in embedded mode the gateway and its worker thread must share one)."""
+    return make_job_store(get_settings())
