@@ -18,7 +18,7 @@ def predict_chunk(message: dict[str, Any], model: LoadedModel | None = None) -> 
         n_features = model.manifest["n_features"]
         values = model.estimator.predict(dense_matrix([m["features"] for m in ok], n_features))
         half_width = model.manifest["interval"]["half_width"]
-        for molecule, value in zip(ok, values):
+        for molecule, value in zip(ok, values, strict=True):
             value = round(float(value), 4)
             molecule["prediction"] = {
                 "value": value,
