@@ -37,7 +37,11 @@ class ModelCache:
                 self._models.move_to_end(key)
                 return self._models[key]
         manifest = self.store.resolve(f"{name}@{version}")
-        loaded = LoadedModel(manifest, joblib.load(self.store.verified_file(manifest, ESTIMATOR_FILE)))
+        estimator = joblib.load(self.store.verified_file(manifest, ESTIMATOR_FILE))
+        if "n_jobs" in estimator.get_params():
+            # Chunks are small and workers scale by process: joblib threads per call only add latency.
+            estimator.set_params(n_jobs=1)
+        loaded = LoadedModel(manifest, estimator)
         logger.info("loaded model %s@%d", name, version)
         with self._lock:
             self._models[key] = loaded
