@@ -20,6 +20,7 @@ class Settings:
     redis_url: str | None = None
     home: Path = Path("var")
     models_dir: Path = Path("var/models")
+    datasets_dir: Path = Path("var/datasets")
     chunk_size: int = 500
     max_molecules: int = 100_000
     max_smiles_length: int = 2_000
@@ -44,6 +45,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         redis_url=env.get("CAUSALMOL_REDIS_URL") or None,
         home=home,
         models_dir=Path(env.get("CAUSALMOL_MODELS_DIR", home / "models")).absolute(),
+        datasets_dir=Path(env.get("CAUSALMOL_DATASETS_DIR", home / "datasets")).absolute(),
         chunk_size=int(env.get("CAUSALMOL_CHUNK_SIZE", 500)),
         max_molecules=int(env.get("CAUSALMOL_MAX_MOLECULES", 100_000)),
         max_content_length=int(env.get("CAUSALMOL_MAX_CONTENT_LENGTH", 32 * 1024 * 1024)),

@@ -1,1 +1,1 @@
-"""Causal service: judges each prediction's causal validity (applicability domain today; the causal engine grows here)."""
+"""Causal service: judges each prediction's causal validity; the causal engine grows here."""

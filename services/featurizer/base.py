@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from rdkit import Chem
 
-from shared.errors import InvalidRequest
+from shared import catalog
 
 SparseVector = dict[str, list]  # {"indices": [...], "values": [...]}: JSON-friendly and small
 
@@ -16,16 +16,11 @@ class Featurizer(ABC):
     """Turns one standardized molecule into a fixed-length vector, sent between services in sparse form."""
 
     name: ClassVar[str]
-    defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **params: Any) -> None:
-        unknown = set(params) - set(self.defaults)
-        if unknown:
-            raise InvalidRequest(
-                f"unknown parameters for featurizer '{self.name}': {sorted(unknown)}",
-                {"known_parameters": sorted(self.defaults)},
-            )
-        self.params = {**self.defaults, **params}
+        self.params = catalog.resolve_spec("featurizer", catalog.FEATURIZERS, {"name": self.name, "params": params})[
+            "params"
+        ]
 
     @property
     @abstractmethod
@@ -48,9 +43,5 @@ def register_featurizer(cls: type[Featurizer]) -> type[Featurizer]:
 
 def make_featurizer(spec: dict[str, Any]) -> Featurizer:
     """A featurizer from ``{"name": ..., "params": {...}}``; an unknown name lists the known ones."""
-    cls = FEATURIZERS.get(spec.get("name", ""))
-    if cls is None:
-        raise InvalidRequest(
-            f"unknown featurizer '{spec.get('name')}'", {"known_featurizers": sorted(FEATURIZERS)}
-        )
-    return cls(**spec.get("params", {}))
+    full = catalog.resolve_spec("featurizer", catalog.FEATURIZERS, spec)
+    return FEATURIZERS[full["name"]](**full["params"])

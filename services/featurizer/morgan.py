@@ -24,8 +24,6 @@ def ad_bits(mol: Chem.Mol) -> list[int]:
 
 
 class _Morgan(Featurizer):
-    defaults = {"radius": 2, "n_bits": 2048}
-
     @property
     def n_features(self) -> int:
         return int(self.params["n_bits"])

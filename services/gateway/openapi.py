@@ -33,7 +33,7 @@ def build_spec(version: str) -> dict[str, Any]:
         "summary": "Predict activity with causal-validity annotations (an async job)",
         "requestBody": {"required": True, "content": {"application/json": {"schema": "PredictionRequest"}}},
         "responses": {
-            "200": {"description": "The job finished within `wait`", "content": {"application/json": {"schema": "Job"}}},
+            "200": {"description": "Finished within `wait`", "content": {"application/json": {"schema": "Job"}}},
             "202": {"description": "Queued", "content": {"application/json": {"schema": "JobAccepted"}}},
             **_errors("400", "404", "410", "413", "415", "503"),
         },

@@ -103,7 +103,8 @@ def train_model(
     """Featurize, evaluate on a scaffold split, calibrate, refit on everything, and write a new version."""
     started = time.perf_counter()
     featurizer = make_featurizer(featurizer_spec)
-    featurized = [featurize_molecule({"id": i, "smiles": s}, featurizer) for i, s in zip(data.ids, data.smiles, strict=True)]
+    molecules = [{"id": i, "smiles": s} for i, s in zip(data.ids, data.smiles, strict=True)]
+    featurized = [featurize_molecule(m, featurizer) for m in molecules]
     keep = [i for i, f in enumerate(featurized) if f["error"] is None]
     rows = [featurized[i] for i in keep]
     y = data.y[keep].astype(np.float64)
