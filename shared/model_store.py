@@ -126,6 +126,17 @@ class ModelStore:
         logger.info("wrote model %s@%d", name, version)
         return manifest
 
+    def write_sidecar(self, name: str, version: int, filename: str, payload: dict[str, Any]) -> None:
+        """Attach a JSON document computed after the version was written (the causal profile), atomically."""
+        folder = self.version_dir(name, version)
+        staging = folder / f".{filename}.{uuid.uuid4().hex}"
+        staging.write_text(json.dumps(payload, indent=1, sort_keys=True))
+        os.replace(staging, folder / filename)
+
+    def read_sidecar(self, name: str, version: int, filename: str) -> dict[str, Any] | None:
+        path = self.version_dir(name, version) / filename
+        return json.loads(path.read_text()) if path.is_file() else None
+
     def retire(self, name: str, version: int) -> None:
         self.manifest(name, version)
         (self.version_dir(name, version) / RETIRED_MARK).write_text(utc_now())
