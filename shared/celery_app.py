@@ -18,6 +18,12 @@ logger = logging.getLogger(__name__)
 FEATURIZE_TASK = "featurize.batch"
 PREDICT_TASK = "predict.batch"
 ANNOTATE_TASK = "causal.annotate"
+INGEST_DATASET_TASK = "featurize.ingest"
+FEATURIZE_DATASET_TASK = "featurize.dataset"
+EXPORT_SDF_TASK = "featurize.export_sdf"
+TRAIN_TASK = "predict.train"
+PROFILE_TASK = "causal.profile"
+EFFECT_TASK = "causal.effect"
 
 TASK_ROUTES: dict[str, dict[str, str]] = {
     "featurize.*": {"queue": "featurizer"},

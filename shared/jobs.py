@@ -31,9 +31,17 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def new_job_record(job_id: str, model: dict[str, Any], total: int, n_chunks: int) -> dict[str, Any]:
+PREDICTION = "prediction"
+# Jobs other than predictions produce one result document, stored as the job's single chunk.
+SINGLE_RESULT_KINDS = ("dataset", "training", "causal_effect", "export")
+
+
+def new_job_record(
+    job_id: str, model: dict[str, Any] | None, total: int, n_chunks: int, kind: str = PREDICTION
+) -> dict[str, Any]:
     return {
         "job_id": job_id,
+        "kind": kind,
         "status": QUEUED,
         "model": model,
         "total": total,
@@ -73,6 +81,17 @@ class JobStore(ABC):
     @abstractmethod
     def ping(self) -> bool: ...
 
+    @abstractmethod
+    def put_attachment(self, job_id: str, name: str, text: str) -> None:
+        """Keep a rendering of the job's results (an SDF export) for as long as the job itself."""
+
+    @abstractmethod
+    def attachment(self, job_id: str, name: str) -> str | None: ...
+
+    def complete(self, job_id: str, result: dict[str, Any]) -> bool:
+        """Finish a single-result job (dataset, training, causal effect) with its result document."""
+        return self.save_chunk(job_id, 0, [result])
+
     def get(self, job_id: str) -> dict[str, Any] | None:
         """The job as clients see it; results are given once the job has succeeded, in input order."""
         record = self.record(job_id)
@@ -100,6 +119,7 @@ class MemoryJobStore(JobStore):
         self._lock = threading.Lock()
         self._jobs: dict[str, dict[str, Any]] = {}
         self._chunks: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self._attachments: dict[tuple[str, str], str] = {}
 
     def create(self, record: dict[str, Any]) -> None:
         with self._lock:
@@ -144,6 +164,14 @@ class MemoryJobStore(JobStore):
 
     def ping(self) -> bool:
         return True
+
+    def put_attachment(self, job_id: str, name: str, text: str) -> None:
+        with self._lock:
+            self._attachments[(job_id, name)] = text
+
+    def attachment(self, job_id: str, name: str) -> str | None:
+        with self._lock:
+            return self._attachments.get((job_id, name))
 
 
 # Atomic so that a redelivered chunk (acks_late) never counts twice, even if a worker dies mid-write.
@@ -238,6 +266,12 @@ class RedisJobStore(JobStore):
             return bool(self._redis.ping())
         except redis.RedisError:
             return False
+
+    def put_attachment(self, job_id: str, name: str, text: str) -> None:
+        self._redis.set(f"{self._key(job_id)}:attachment:{name}", text, ex=self._ttl)
+
+    def attachment(self, job_id: str, name: str) -> str | None:
+        return self._redis.get(f"{self._key(job_id)}:attachment:{name}")
 
 
 def make_job_store(settings: Settings) -> JobStore:

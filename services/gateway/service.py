@@ -1,4 +1,4 @@
-"""What the gateway does behind its handlers: resolve the model, cut the batch into chunks, enqueue, read back.
+"""What the gateway does behind its handlers: create jobs, enqueue task chains by name, read jobs back.
 
 Tasks are enqueued by name, so this module never imports the services' code (nor RDKit, sklearn or DoWhy).
 """
@@ -9,13 +9,14 @@ import logging
 import uuid
 from typing import Any
 
+import redis
 from celery import chain
 from kombu.exceptions import OperationalError
 
 from shared.celery_app import ANNOTATE_TASK, FEATURIZE_TASK, PREDICT_TASK, celery_app
 from shared.config import Settings
 from shared.errors import BrokerUnavailable, JobNotFound
-from shared.jobs import FINISHED, JobStore, new_job_record
+from shared.jobs import FINISHED, PREDICTION, JobStore, new_job_record
 from shared.model_store import ModelStore
 
 logger = logging.getLogger(__name__)
@@ -25,34 +26,46 @@ def chunked(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def start_job(
+    store: JobStore,
+    kind: str,
+    messages: list[dict[str, Any]],
+    task_names: tuple[str, ...],
+    model: dict[str, Any] | None = None,
+    total: int | None = None,
+) -> dict[str, Any]:
+    """Create a job and publish one chain of ``task_names`` per message; each message gains the job id.
+
+    If the broker fails part-way, the job is deleted so that no partial job is ever served as a whole one.
+    """
+    job_id = uuid.uuid4().hex
+    store.create(new_job_record(job_id, model, total or len(messages), len(messages), kind))
+    try:
+        for message in messages:
+            first, *rest = task_names
+            signatures = [celery_app.signature(first, args=({**message, "job_id": job_id},))]
+            chain(*signatures, *(celery_app.signature(name) for name in rest)).apply_async()
+    except (OperationalError, OSError, redis.RedisError) as exc:
+        store.delete(job_id)
+        raise BrokerUnavailable("the message broker is unreachable; nothing was queued", {"reason": str(exc)}) from exc
+    logger.info("job %s (%s) queued as %d chain(s) of %s", job_id, kind, len(messages), " -> ".join(task_names))
+    return store.record(job_id) or {}
+
+
 def submit_prediction(
     request: dict[str, Any], settings: Settings, store: JobStore, models: ModelStore
 ) -> dict[str, Any]:
-    """Create a job and enqueue one featurize -> predict -> annotate chain per chunk; the job record."""
+    """One featurize -> predict -> annotate chain per chunk of molecules; the job record."""
     manifest = models.resolve(request["model"])
     model_ref = {"name": manifest["name"], "version": manifest["version"]}
-    molecules = [
-        {"id": m.get("id", str(i)), "smiles": m["smiles"]} for i, m in enumerate(request["molecules"])
-    ]
-    chunks = chunked(molecules, settings.chunk_size)
-    job_id = uuid.uuid4().hex
-    store.create(new_job_record(job_id, model_ref, len(molecules), len(chunks)))
+    molecules = [{**m, "id": m.get("id", str(i))} for i, m in enumerate(request["molecules"])]
     message_model = {**model_ref, "featurizer": manifest["featurizer"]}
-    try:
-        for index, chunk in enumerate(chunks):
-            message = {"job_id": job_id, "chunk": index, "model": message_model, "molecules": chunk}
-            chain(
-                celery_app.signature(FEATURIZE_TASK, args=(message,)),
-                celery_app.signature(PREDICT_TASK),
-                celery_app.signature(ANNOTATE_TASK),
-            ).apply_async()
-    except (OperationalError, OSError) as exc:
-        # Not every chunk reached the broker: drop the job so no partial result is ever served as whole.
-        store.delete(job_id)
-        raise BrokerUnavailable("the message broker is unreachable; nothing was queued", {"reason": str(exc)}) from exc
-    logger.info("job %s queued: model %s@%s, %d molecules in %d chunks",
-                job_id, model_ref["name"], model_ref["version"], len(molecules), len(chunks))
-    return store.record(job_id) or {}
+    messages = [
+        {"chunk": index, "model": message_model, "molecules": chunk}
+        for index, chunk in enumerate(chunked(molecules, settings.chunk_size))
+    ]
+    return start_job(store, PREDICTION, messages, (FEATURIZE_TASK, PREDICT_TASK, ANNOTATE_TASK), model_ref,
+                     total=len(molecules))
 
 
 def wait_for_job(store: JobStore, job_id: str, seconds: float) -> dict[str, Any] | None:
@@ -64,8 +77,11 @@ def wait_for_job(store: JobStore, job_id: str, seconds: float) -> dict[str, Any]
 
 
 def get_job(store: JobStore, job_id: str) -> dict[str, Any]:
+    """The job as clients see it: predictions carry ``results``, the other kinds their one ``result``."""
     job = store.get(job_id)
     if job is None:
         raise JobNotFound(f"no job {job_id} (unknown, or its results expired)", {"job_id": job_id})
     job["progress"] = {"done": job["done"], "total": job["total"]}
+    if job.get("kind", PREDICTION) != PREDICTION:
+        job["result"] = job.pop("results")[0] if job["results"] else None
     return job
