@@ -57,7 +57,7 @@ def run_build_reference(args: argparse.Namespace) -> int:
 
     store = ModelStore(get_settings().models_dir)
     if args.if_missing and store.versions(args.name):
-        print(f"{args.name} already built ({store.versions(args.name)[-1]} versions); nothing to do")
+        print(f"{args.name}@{store.versions(args.name)[-1]} already exists; nothing to do")
         return 0
     manifest = build_reference(store, args.name, args.limit)
     print(json.dumps({"model": f"{manifest['name']}@{manifest['version']}", "metrics": manifest["metrics"],

@@ -91,4 +91,6 @@ class PipelineTask(Task):
         job_id = payload_job_id(args)
         logger.error("task %s (%s) failed for job %s: %r", self.name, task_id, job_id, exc)
         if job_id:
-            get_job_store().mark_failed(job_id, {"code": "task_failed", "message": f"{self.name}: {exc}"})
+            # A typed error (a bad mapping, an unknown SMARTS) keeps its stable code for the client.
+            code = getattr(exc, "code", None) if hasattr(exc, "to_dict") else None
+            get_job_store().mark_failed(job_id, {"code": code or "task_failed", "message": f"{self.name}: {exc}"})

@@ -33,7 +33,7 @@ def package_version() -> str:
 
 def create_app() -> Flask:
     """The gateway app, configured from ``CAUSALMOL_*`` environment variables."""
-    from services.gateway import api, errors, health
+    from services.gateway import api, errors, health, registry_api
     from services.gateway.openapi import build_spec
 
     settings = get_settings()
@@ -44,6 +44,7 @@ def create_app() -> Flask:
     app.extensions["causalmol"] = GatewayContext(settings, get_job_store(), ModelStore(settings.models_dir))
     errors.register_error_handlers(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(registry_api.bp)
     app.register_blueprint(health.bp)
     spec = build_spec(package_version())
 

@@ -1,12 +1,15 @@
-"""API v1 handlers: parse with a schema, call the service, shape the answer. Nothing else lives here."""
+"""API v1 handlers for predictions and jobs: parse with a schema, call the service, shape the answer."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from services.gateway import service
 from services.gateway.schemas import JobAcceptedSchema, JobSchema, PredictionRequestSchema
-from shared.errors import InvalidJson, UnsupportedMediaType
+from services.gateway.uploads import mapping_field, molecules_from_upload, upload_format
+from shared.errors import InvalidJson, InvalidRequest, UnsupportedMediaType
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 _prediction_request = PredictionRequestSchema()
@@ -23,20 +26,46 @@ def json_body() -> dict:
     return body
 
 
-@bp.post("/predictions")
-def create_prediction() -> tuple[Response, int]:
-    data = _prediction_request.load(json_body())
-    ext = current_app.extensions["causalmol"]
-    record = service.submit_prediction(data, ext.settings, ext.job_store, ext.model_store)
-    finished = service.wait_for_job(ext.job_store, record["job_id"], data["wait"])
+def prediction_body() -> dict[str, Any]:
+    """The JSON body, or the same request built from a multipart CSV/SDF upload and its form fields."""
+    if request.mimetype != "multipart/form-data":
+        return json_body()
+    upload = request.files.get("file")
+    if upload is None:
+        raise InvalidRequest("send the molecules as a multipart 'file' field", {"fields": {"file": ["required"]}})
+    mapping = mapping_field(request.form.get("mapping"))
+    molecules = molecules_from_upload(upload.read(), upload_format(upload, request.form.get("format")), mapping)
+    return {"model": request.form.get("model"), "wait": request.form.get("wait", 0), "molecules": molecules}
+
+
+def job_answer(record: dict[str, Any], wait: float) -> tuple[Response, int]:
+    """200 with the whole job if it finished within ``wait`` seconds, else 202 with where to look."""
+    store = current_app.extensions["causalmol"].job_store
+    finished = service.wait_for_job(store, record["job_id"], wait)
     if finished is not None:
         return jsonify(_job.dump(finished)), 200
     status_url = url_for("v1.read_job", job_id=record["job_id"], _external=True)
-    body = _accepted.dump({"job_id": record["job_id"], "status": record["status"], "status_url": status_url})
-    return jsonify(body), 202
+    return jsonify(_accepted.dump({"job_id": record["job_id"], "status": record["status"],
+                                   "status_url": status_url})), 202
+
+
+@bp.post("/predictions")
+def create_prediction() -> tuple[Response, int]:
+    data = _prediction_request.load(prediction_body())
+    ext = current_app.extensions["causalmol"]
+    return job_answer(service.submit_prediction(data, ext.settings, ext.job_store, ext.model_store), data["wait"])
 
 
 @bp.get("/jobs/<job_id>")
 def read_job(job_id: str) -> tuple[Response, int]:
     job = service.get_job(current_app.extensions["causalmol"].job_store, job_id)
     return jsonify(_job.dump(job)), 200
+
+
+@bp.get("/jobs/<job_id>/results")
+def read_results(job_id: str) -> Response:
+    file_format = request.args.get("format", "json")
+    body, mimetype = service.export_results(current_app.extensions["causalmol"].job_store, job_id, file_format)
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{job_id}.{file_format}"'
+    return response

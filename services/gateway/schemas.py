@@ -13,7 +13,13 @@ class MoleculeInSchema(Schema):
         validate=validate.Length(min=1, max=200),
         metadata={"description": "Caller's identifier, echoed in the result; defaults to the 0-based index"},
     )
-    smiles = fields.String(required=True, validate=validate.Length(min=1, max=2_000))
+    smiles = fields.String(validate=validate.Length(max=2_000), metadata={"description": "SMILES (or molblock)"})
+    molblock = fields.String(validate=validate.Length(max=200_000), metadata={"description": "MDL molblock"})
+
+    @validates_schema
+    def _one_structure(self, data: dict, **_: object) -> None:
+        if ("smiles" in data) == ("molblock" in data):
+            raise ValidationError("give exactly one of smiles or molblock", "smiles")
 
 
 class PredictionRequestSchema(Schema):
@@ -38,7 +44,7 @@ class PredictionRequestSchema(Schema):
 
 class ModelRefSchema(Schema):
     name = fields.String(required=True)
-    version = fields.Integer(required=True)
+    version = fields.Integer(required=True, allow_none=True)
 
 
 class ProgressSchema(Schema):
@@ -48,15 +54,17 @@ class ProgressSchema(Schema):
 
 class JobSchema(Schema):
     job_id = fields.String(required=True)
+    kind = fields.String(metadata={"description": "prediction, dataset, training or causal_effect"})
     status = fields.String(validate=validate.OneOf(["queued", "running", "succeeded", "failed"]))
     progress = fields.Nested(ProgressSchema)
-    model = fields.Nested(ModelRefSchema)
+    model = fields.Nested(ModelRefSchema, allow_none=True)
     created_at = fields.String()
     finished_at = fields.String(allow_none=True)
     results = fields.List(
         fields.Nested(MoleculeResultSchema),
         metadata={"description": "One per molecule in input order, once the job has succeeded"},
     )
+    result = fields.Dict(metadata={"description": "The result document of a dataset, training or causal_effect job"})
     error = fields.Nested(ErrorDetailSchema, allow_none=True)
 
 

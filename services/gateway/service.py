@@ -5,7 +5,9 @@ Tasks are enqueued by name, so this module never imports the services' code (nor
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -13,10 +15,11 @@ import redis
 from celery import chain
 from kombu.exceptions import OperationalError
 
-from shared.celery_app import ANNOTATE_TASK, FEATURIZE_TASK, PREDICT_TASK, celery_app
+from shared.celery_app import ANNOTATE_TASK, EXPORT_SDF_TASK, FEATURIZE_TASK, PREDICT_TASK, celery_app
 from shared.config import Settings
-from shared.errors import BrokerUnavailable, JobNotFound
-from shared.jobs import FINISHED, PREDICTION, JobStore, new_job_record
+from shared.errors import BrokerUnavailable, CausalmolError, InvalidRequest, JobNotFound
+from shared.export import results_to_csv
+from shared.jobs import FINISHED, PREDICTION, SUCCEEDED, JobStore, new_job_record
 from shared.model_store import ModelStore
 
 logger = logging.getLogger(__name__)
@@ -42,14 +45,22 @@ def start_job(
     store.create(new_job_record(job_id, model, total or len(messages), len(messages), kind))
     try:
         for message in messages:
-            first, *rest = task_names
-            signatures = [celery_app.signature(first, args=({**message, "job_id": job_id},))]
-            chain(*signatures, *(celery_app.signature(name) for name in rest)).apply_async()
-    except (OperationalError, OSError, redis.RedisError) as exc:
+            publish(task_names, {**message, "job_id": job_id})
+    except BrokerUnavailable:
         store.delete(job_id)
-        raise BrokerUnavailable("the message broker is unreachable; nothing was queued", {"reason": str(exc)}) from exc
+        raise
     logger.info("job %s (%s) queued as %d chain(s) of %s", job_id, kind, len(messages), " -> ".join(task_names))
     return store.record(job_id) or {}
+
+
+def publish(task_names: tuple[str, ...], message: dict[str, Any]) -> None:
+    """Send one chain of tasks, by name, with ``message`` as the first task's argument."""
+    first, *rest = task_names
+    try:
+        signatures = [celery_app.signature(first, args=(message,)), *(celery_app.signature(n) for n in rest)]
+        chain(*signatures).apply_async()
+    except (OperationalError, OSError, redis.RedisError) as exc:
+        raise BrokerUnavailable("the message broker is unreachable; nothing was queued", {"reason": str(exc)}) from exc
 
 
 def submit_prediction(
@@ -85,3 +96,39 @@ def get_job(store: JobStore, job_id: str) -> dict[str, Any]:
     if job.get("kind", PREDICTION) != PREDICTION:
         job["result"] = job.pop("results")[0] if job["results"] else None
     return job
+
+
+EXPORTS = {"json": "application/json", "csv": "text/csv", "sdf": "chemical/x-mdl-sdfile"}
+
+
+class JobNotFinished(CausalmolError):
+    status, code = 409, "job_not_finished"
+
+
+class ExportNotReady(CausalmolError):
+    status, code = 503, "export_not_ready"
+
+
+def export_results(store: JobStore, job_id: str, file_format: str, timeout: float = 60.0) -> tuple[str, str]:
+    """A succeeded prediction job's results as JSON, CSV or SDF (rendered by the featurizer: it needs RDKit)."""
+    if file_format not in EXPORTS:
+        raise InvalidRequest(f"format must be one of {sorted(EXPORTS)}", {"fields": {"format": sorted(EXPORTS)}})
+    job = get_job(store, job_id)
+    if job.get("kind", PREDICTION) != PREDICTION:
+        raise InvalidRequest("only prediction jobs have per-molecule results", {"kind": job["kind"]})
+    if job["status"] != SUCCEEDED:
+        raise JobNotFinished(f"job {job_id} is {job['status']}; results are exported once it has succeeded",
+                             {"status": job["status"]})
+    if file_format == "json":
+        return json.dumps(job["results"]), EXPORTS["json"]
+    if file_format == "csv":
+        return results_to_csv(job["results"]), EXPORTS["csv"]
+    if store.attachment(job_id, "sdf") is None:
+        publish((EXPORT_SDF_TASK,), {"job_id": job_id})
+        deadline = time.monotonic() + timeout
+        while store.attachment(job_id, "sdf") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    sdf = store.attachment(job_id, "sdf")
+    if sdf is None:
+        raise ExportNotReady("the SDF is still being rendered; ask again shortly", {"job_id": job_id})
+    return sdf, EXPORTS["sdf"]

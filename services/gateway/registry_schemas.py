@@ -1,0 +1,53 @@
+"""Schemas of the dataset, model and causal-effect endpoints."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from shared.model_store import NAME_PATTERN
+
+SPLITS = ("scaffold", "random", "context")
+WAIT = fields.Float(load_default=0.0, validate=validate.Range(min=0, max=30))
+
+
+class ComponentSpecSchema(Schema):
+    name = fields.String(required=True)
+    params = fields.Dict(load_default=dict)
+
+
+class TrainingRequestSchema(Schema):
+    name = fields.String(required=True, validate=validate.Regexp(NAME_PATTERN, error="lowercase letters, digits, ._-"))
+    dataset_id = fields.String(required=True)
+    featurizer = fields.Nested(ComponentSpecSchema, load_default=lambda: {"name": "morgan_counts", "params": {}})
+    estimator = fields.Nested(ComponentSpecSchema, load_default=lambda: {"name": "random_forest", "params": {}})
+    split = fields.String(load_default="scaffold", validate=validate.OneOf(SPLITS))
+    seed = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1))
+    wait = WAIT
+
+
+class TreatmentSchema(Schema):
+    smarts = fields.String(validate=validate.Length(min=1, max=1_000))
+    column = fields.String(validate=validate.Length(min=1, max=200))
+
+    @validates_schema
+    def _one_of(self, data: dict, **_: object) -> None:
+        if len(data) != 1:
+            raise ValidationError("give exactly one of smarts or column", "treatment")
+
+
+class CausalEffectRequestSchema(Schema):
+    dataset_id = fields.String(required=True)
+    treatment = fields.Nested(TreatmentSchema, required=True)
+    outcome = fields.String(load_default="pActivity", validate=validate.OneOf(["pActivity"]))
+    confounders = fields.List(fields.String(), load_default=list)
+    estimators = fields.List(fields.String(), load_default=None, allow_none=True)
+    refuters = fields.List(fields.String(), load_default=None, allow_none=True)
+    seed = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1))
+    wait = WAIT
+
+
+class JobLinkSchema(Schema):
+    job_id = fields.String(required=True)
+    status = fields.String(required=True)
+    status_url = fields.String(required=True)
+    dataset_id = fields.String()
