@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from celery import Celery, Task
+from celery.app import trace
 
 from shared.config import QUEUES, Settings
 
@@ -32,6 +33,9 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
 }
 
 celery_app = Celery("causalmol")
+
+# Celery logs each task's return value by default: ours carry the labs' structures, which stay out of logs.
+trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss"
 
 
 def configure_celery(settings: Settings) -> Celery:

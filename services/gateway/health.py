@@ -36,7 +36,8 @@ def readyz() -> tuple[Response, int]:
     ext = current_app.extensions["causalmol"]
     broker_ok = ext.job_store.ping()
     consumed = consumed_queues(ext.settings.embedded) if broker_ok else set()
-    checks = {"broker": broker_ok, **{f"queue:{q}": q in consumed for q in QUEUES}}
+    checks = {"broker": broker_ok, **{f"queue:{q}": q in consumed for q in QUEUES},
+              "models": bool(ext.model_store.names())}
     if all(checks.values()):
         return jsonify({"status": "ready", "mode": "embedded" if ext.settings.embedded else "distributed",
                         "checks": checks}), 200
