@@ -23,10 +23,8 @@ class Settings:
     datasets_dir: Path = Path("var/datasets")
     chunk_size: int = 500
     max_molecules: int = 100_000
-    max_smiles_length: int = 2_000
     max_content_length: int = 32 * 1024 * 1024
     result_ttl_seconds: int = 7 * 24 * 3600
-    max_wait_seconds: float = 30.0
     task_soft_time_limit: int = 300
     task_time_limit: int = 360
     broker_timeout_seconds: float = 2.0

@@ -113,20 +113,39 @@ class JobStore(ABC):
 
 
 class MemoryJobStore(JobStore):
-    """Embedded mode: the gateway and the in-process worker share this one object."""
+    """Embedded mode: the gateway and the in-process worker share this one object. Jobs expire like in Redis."""
 
-    def __init__(self) -> None:
+    def __init__(self, ttl_seconds: float = 7 * 24 * 3600) -> None:
+        self._ttl = ttl_seconds
         self._lock = threading.Lock()
         self._jobs: dict[str, dict[str, Any]] = {}
+        self._expires: dict[str, float] = {}
         self._chunks: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self._attachments: dict[tuple[str, str], str] = {}
 
+    def _purge_expired(self) -> None:
+        now = time.monotonic()
+        for job_id in [j for j, deadline in self._expires.items() if deadline <= now]:
+            self._drop(job_id)
+
+    def _drop(self, job_id: str) -> None:
+        self._jobs.pop(job_id, None)
+        self._expires.pop(job_id, None)
+        for key in [k for k in self._chunks if k[0] == job_id]:
+            del self._chunks[key]
+        for key in [k for k in self._attachments if k[0] == job_id]:
+            del self._attachments[key]
+
     def create(self, record: dict[str, Any]) -> None:
         with self._lock:
+            self._purge_expired()  # creation is the natural moment: memory stays bounded by the TTL
             self._jobs[record["job_id"]] = dict(record)
+            self._expires[record["job_id"]] = time.monotonic() + self._ttl
 
     def record(self, job_id: str) -> dict[str, Any] | None:
         with self._lock:
+            if self._expires.get(job_id, float("inf")) <= time.monotonic():
+                self._drop(job_id)
             job = self._jobs.get(job_id)
             return dict(job) if job else None
 
@@ -160,7 +179,7 @@ class MemoryJobStore(JobStore):
 
     def delete(self, job_id: str) -> None:
         with self._lock:
-            self._jobs.pop(job_id, None)
+            self._drop(job_id)
 
     def ping(self) -> bool:
         return True
@@ -276,7 +295,7 @@ class RedisJobStore(JobStore):
 
 def make_job_store(settings: Settings) -> JobStore:
     if settings.embedded:
-        return MemoryJobStore()
+        return MemoryJobStore(settings.result_ttl_seconds)
     return RedisJobStore(settings.redis_url, settings.result_ttl_seconds, settings.broker_timeout_seconds)
 
 

@@ -8,6 +8,7 @@ gateway can resolve models without importing scikit-learn.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -26,7 +27,9 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 RETIRED_MARK = "RETIRED"
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+REF_PATTERN = re.compile(r"(?P<name>[a-z0-9][a-z0-9_.-]{0,63})(@(?P<version>[0-9]{1,9}))?", re.ASCII)
+MAX_VERSION_ATTEMPTS = 100
 
 
 def sha256_of(path: Path) -> str:
@@ -39,10 +42,11 @@ def sha256_of(path: Path) -> str:
 
 def parse_model_ref(ref: str) -> tuple[str, int | None]:
     """``"akt1"`` -> ("akt1", None) meaning the newest version; ``"akt1@2"`` -> ("akt1", 2)."""
-    name, _, version = ref.partition("@")
-    if not NAME_PATTERN.match(name) or (version and not version.isdigit()):
+    match = REF_PATTERN.fullmatch(ref)
+    if match is None:
         raise InvalidRequest(f"'{ref}' is not a model reference (name or name@version)", {"model": ref})
-    return name, int(version) if version else None
+    version = match.group("version")
+    return match.group("name"), int(version) if version else None
 
 
 class ModelStore:
@@ -111,20 +115,32 @@ class ModelStore:
         try:
             body = build(staging)
             files = {p.name: sha256_of(p) for p in sorted(staging.iterdir()) if p.is_file()}
-            while True:
-                version = (self.versions(name) or [0])[-1] + 1
+            version = (self.versions(name) or [0])[-1]
+            for _ in range(MAX_VERSION_ATTEMPTS):
+                version += 1
                 manifest = {**body, "name": name, "version": version, "created_at": utc_now(), "files": files}
                 (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
                 try:
                     os.rename(staging, self.version_dir(name, version))
                     break
-                except OSError:  # another writer took this number first: take the next one
-                    continue
+                except OSError as exc:  # another writer (or a stray folder) holds this number: take the next one
+                    if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                        raise
+            else:
+                raise OSError(f"no free version number for {name} after {MAX_VERSION_ATTEMPTS} attempts")
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         logger.info("wrote model %s@%d", name, version)
         return manifest
+
+    def version_made_by(self, name: str, job_id: str) -> dict[str, Any] | None:
+        """The version a training job already wrote, so a redelivered training task writes no second one."""
+        for version in self.versions(name):
+            manifest = self.manifest(name, version)
+            if (manifest.get("provenance") or {}).get("job_id") == job_id:
+                return manifest
+        return None
 
     def write_sidecar(self, name: str, version: int, filename: str, payload: dict[str, Any]) -> None:
         """Attach a JSON document computed after the version was written (the causal profile), atomically."""

@@ -15,8 +15,13 @@ class ComponentSpecSchema(Schema):
     params = fields.Dict(load_default=dict)
 
 
+def model_name(value: str) -> None:
+    if not NAME_PATTERN.fullmatch(value):
+        raise ValidationError("1 to 64 of lowercase letters, digits, '.', '_' and '-', starting with a letter or digit")
+
+
 class TrainingRequestSchema(Schema):
-    name = fields.String(required=True, validate=validate.Regexp(NAME_PATTERN, error="lowercase letters, digits, ._-"))
+    name = fields.String(required=True, validate=model_name)
     dataset_id = fields.String(required=True)
     featurizer = fields.Nested(ComponentSpecSchema, load_default=lambda: {"name": "morgan_counts", "params": {}})
     estimator = fields.Nested(ComponentSpecSchema, load_default=lambda: {"name": "random_forest", "params": {}})

@@ -36,7 +36,8 @@ class ModelCache:
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]
-        manifest = self.store.resolve(f"{name}@{version}")
+        # Retired versions stay loadable: a job queued before the retirement still finishes.
+        manifest = self.store.resolve(f"{name}@{version}", allow_retired=True)
         estimator = joblib.load(self.store.verified_file(manifest, ESTIMATOR_FILE))
         if "n_jobs" in estimator.get_params():
             # Chunks are small and workers scale by process: joblib threads per call only add latency.
