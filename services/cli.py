@@ -14,6 +14,7 @@ from shared.logging import configure_logging
 
 logger = logging.getLogger(__name__)
 
+REFERENCE_MODELS = ("akt1", "akt", "pik3ca")
 WORKER_TASK_MODULES = {
     "featurizer": "services.featurizer.tasks",
     "predictor": "services.predictor.tasks",
@@ -60,7 +61,7 @@ def run_build_reference(args: argparse.Namespace) -> int:
         print(f"{args.name}@{store.versions(args.name)[-1]} already exists; nothing to do")
         return 0
     manifest = build_reference(store, args.name, args.limit)
-    print(json.dumps({"model": f"{manifest['name']}@{manifest['version']}", "metrics": manifest["metrics"],
+    print(json.dumps({"model": f"{manifest['name']}@{manifest['version']}", "held_out": manifest["metrics"]["held_out"],
                       "interval": manifest["interval"], "applicability_domain": manifest["applicability_domain"],
                       "training_seconds": manifest["training_seconds"]}, indent=2))
     return 0
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="manage models").add_subparsers(dest="models", required=True)
     build = models.add_parser("build-reference", help="train the bundled reference model (deterministic)")
-    build.add_argument("--name", default="akt1")
+    build.add_argument("--name", default="akt1", choices=REFERENCE_MODELS)
     build.add_argument("--limit", type=int, default=None, help="train on a sample of this many rows (tests)")
     build.add_argument("--if-missing", action="store_true", help="do nothing when a version exists")
     build.set_defaults(run=run_build_reference)

@@ -14,6 +14,8 @@ from shared.errors import InvalidRequest
 FEATURIZERS: dict[str, dict[str, Any]] = {
     "morgan_counts": {"radius": 2, "n_bits": 2048},
     "morgan_bits": {"radius": 2, "n_bits": 2048},
+    "rdkit2d": {},  # a fixed list of RDKit 2D descriptors (services/featurizer/descriptors.py): nothing to choose
+    "morgan_counts+rdkit2d": {"radius": 2, "n_bits": 2048},  # Morgan counts, then the descriptors
 }
 
 ESTIMATORS: dict[str, dict[str, Any]] = {

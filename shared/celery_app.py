@@ -25,6 +25,7 @@ EXPORT_SDF_TASK = "featurize.export_sdf"
 TRAIN_TASK = "predict.train"
 PROFILE_TASK = "causal.profile"
 EFFECT_TASK = "causal.effect"
+LONG_TASKS = (INGEST_DATASET_TASK, FEATURIZE_DATASET_TASK, TRAIN_TASK, PROFILE_TASK, EFFECT_TASK)
 
 TASK_ROUTES: dict[str, dict[str, str]] = {
     "featurize.*": {"queue": "featurizer"},
@@ -48,7 +49,8 @@ def configure_celery(settings: Settings) -> Celery:
         transport_options = {
             "socket_connect_timeout": settings.broker_timeout_seconds,
             "socket_timeout": max(settings.broker_timeout_seconds, 10.0),
-            "visibility_timeout": settings.task_time_limit * 4,
+            # An unacknowledged message is redelivered after this: it must outlast the longest task.
+            "visibility_timeout": max(settings.task_time_limit, settings.training_time_limit) * 2,
         }
     celery_app.conf.update(
         broker_url=broker,
@@ -64,6 +66,11 @@ def configure_celery(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         task_soft_time_limit=settings.task_soft_time_limit,
         task_time_limit=settings.task_time_limit,
+        # Whole-dataset steps (ingest, featurize, fit, profile, effect questions) get the longer training limit.
+        task_annotations={
+            name: {"soft_time_limit": settings.training_time_limit, "time_limit": settings.training_time_limit + 60}
+            for name in LONG_TASKS
+        },
         task_publish_retry=False,
         broker_transport_options=transport_options,
         broker_connection_timeout=settings.broker_timeout_seconds,

@@ -27,6 +27,7 @@ class Settings:
     result_ttl_seconds: int = 7 * 24 * 3600
     task_soft_time_limit: int = 300
     task_time_limit: int = 360
+    training_time_limit: int = 3600
     broker_timeout_seconds: float = 2.0
     model_cache_size: int = 4
     log_level: str = "INFO"
@@ -50,6 +51,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         result_ttl_seconds=int(env.get("CAUSALMOL_RESULT_TTL", 7 * 24 * 3600)),
         task_soft_time_limit=int(env.get("CAUSALMOL_TASK_SOFT_TIME_LIMIT", 300)),
         task_time_limit=int(env.get("CAUSALMOL_TASK_TIME_LIMIT", 360)),
+        training_time_limit=int(env.get("CAUSALMOL_TRAINING_TIME_LIMIT", 3600)),
         broker_timeout_seconds=float(env.get("CAUSALMOL_BROKER_TIMEOUT", 2.0)),
         model_cache_size=int(env.get("CAUSALMOL_MODEL_CACHE_SIZE", 4)),
         log_level=env.get("CAUSALMOL_LOG_LEVEL", "INFO").upper(),

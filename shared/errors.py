@@ -60,3 +60,4 @@ class ModelIntegrityError(CausalmolError):
 
 # Per-molecule error codes, reported inside a batch result rather than raised.
 INVALID_SMILES = "invalid_smiles"
+INVALID_STRUCTURE = "invalid_structure"  # a molblock RDKit cannot read

@@ -1,34 +1,86 @@
-"""Flat exports of prediction results that need no chemistry toolkit (the gateway renders these itself)."""
+"""A job's molecule results as flat records and as CSV: plain Python, so the gateway can serve the export itself.
+
+The SDF export (``services.featurizer.export``) writes the same fields as SD properties.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 from typing import Any
 
-CSV_COLUMNS = ("id", "input_smiles", "canonical_smiles", "prediction", "interval_lo", "interval_hi", "verdict",
-               "in_domain", "max_similarity", "reasons", "error_code", "error_message")
+logger = logging.getLogger(__name__)
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "id", "input_smiles", "canonical_smiles", "prediction", "unit", "interval_lo", "interval_hi",
+    "interval_80_lo", "interval_80_hi", "verdict", "in_domain", "max_similarity", "ad_threshold", "reasons",
+    "mechanism_id", "mechanism_label", "mechanism_probability", "error_code", "error_message",
+)
+_TEXT_COLUMNS = ("id", "input_smiles", "reasons", "mechanism_label", "error_message")  # caller- or prose-derived
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _bounds(interval: list[float] | None) -> tuple[float | None, float | None]:
+    return (interval[0], interval[1]) if interval else (None, None)
+
+
+def _mechanism(validity: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(id, label, probability) of the mechanism the causal service assigned (a dict, or a bare label)."""
+    mechanism = validity.get("mechanism")
+    if isinstance(mechanism, dict):
+        return mechanism.get("id"), mechanism.get("label"), mechanism.get("probability")
+    return None, mechanism, None
 
 
 def flat_result(result: dict[str, Any]) -> dict[str, Any]:
+    """One molecule's result (``shared.schemas.MoleculeResultSchema``) as ``CSV_COLUMNS`` -> value (None if absent)."""
     prediction = result.get("prediction") or {}
-    interval = prediction.get("interval") or [None, None]
     validity = result.get("causal_validity") or {}
     domain = validity.get("applicability_domain") or {}
     error = result.get("error") or {}
+    lo, hi = _bounds(prediction.get("interval"))
+    lo80, hi80 = _bounds(prediction.get("interval_80"))
+    mechanism_id, mechanism_label, mechanism_probability = _mechanism(validity)
     return {
-        "id": result.get("id"), "input_smiles": result.get("input_smiles"),
-        "canonical_smiles": result.get("canonical_smiles"), "prediction": prediction.get("value"),
-        "interval_lo": interval[0], "interval_hi": interval[1], "verdict": validity.get("verdict"),
-        "in_domain": domain.get("in_domain"), "max_similarity": domain.get("max_similarity"),
-        "reasons": "; ".join(validity.get("reasons") or []), "error_code": error.get("code"),
+        "id": result.get("id"),
+        "input_smiles": result.get("input_smiles"),
+        "canonical_smiles": result.get("canonical_smiles"),
+        "prediction": prediction.get("value"),
+        "unit": prediction.get("unit"),
+        "interval_lo": lo,
+        "interval_hi": hi,
+        "interval_80_lo": lo80,
+        "interval_80_hi": hi80,
+        "verdict": validity.get("verdict"),
+        "in_domain": domain.get("in_domain"),
+        "max_similarity": domain.get("max_similarity"),
+        "ad_threshold": domain.get("threshold"),
+        "reasons": "; ".join(validity.get("reasons") or []) or None,
+        "mechanism_id": mechanism_id,
+        "mechanism_label": mechanism_label,
+        "mechanism_probability": mechanism_probability,
+        "error_code": error.get("code"),
         "error_message": error.get("message"),
     }
 
 
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    # Spreadsheets run a cell starting with = + - @ as a formula: quote caller-supplied text (CSV injection).
+    if column in _TEXT_COLUMNS and text.startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
 def results_to_csv(results: list[dict[str, Any]]) -> str:
+    """One row per molecule, in input order, under a fixed header (``CSV_COLUMNS``); empty cells for absent values."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(flat_result(r) for r in results)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for result in results:
+        flat = flat_result(result)
+        writer.writerow([_cell(c, flat[c]) for c in CSV_COLUMNS])
     return out.getvalue()

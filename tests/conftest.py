@@ -75,7 +75,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models dir with a small ``akt1`` trained by the real CLI on a sample of the bundled AKT1 data."""
     root = tmp_path_factory.mktemp("models")
-    env = {**os.environ, "CAUSALMOL_MODELS_DIR": str(root)}
+    env = {**os.environ, "CAUSALMOL_MODELS_DIR": str(root), "CAUSALMOL_DATASETS_DIR": str(root.parent / "datasets")}
     subprocess.run([*CAUSALMOL, "models", "build-reference", "--limit", str(SMALL_MODEL_ROWS)],
                    env=env, check=True, cwd=REPO, capture_output=True)
     return root
@@ -87,6 +87,7 @@ def stack_env(redis_url: str, models_dir: Path, tmp_path_factory: pytest.TempPat
         **os.environ,
         "CAUSALMOL_REDIS_URL": redis_url,
         "CAUSALMOL_MODELS_DIR": str(models_dir),
+        "CAUSALMOL_DATASETS_DIR": str(models_dir.parent / "datasets"),
         "CAUSALMOL_HOME": str(tmp_path_factory.mktemp("home")),
         "CAUSALMOL_CHUNK_SIZE": "2",  # so even small test batches travel as several chunks
         "CAUSALMOL_MAX_CONTENT_LENGTH": str(2 * 1024 * 1024),

@@ -1,11 +1,22 @@
-"""Featurizer Celery task: thin, JSON in and out."""
+"""Featurizer Celery tasks: thin, JSON in and out; the work is in plain functions."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from services.featurizer.logic import featurize_chunk
-from shared.celery_app import FEATURIZE_TASK, PipelineTask, celery_app
+from services.featurizer.datasets import ingest_dataset
+from services.featurizer.export import results_to_sdf
+from services.featurizer.logic import featurize_chunk, featurize_dataset
+from shared.celery_app import (
+    EXPORT_SDF_TASK,
+    FEATURIZE_DATASET_TASK,
+    FEATURIZE_TASK,
+    INGEST_DATASET_TASK,
+    PipelineTask,
+    celery_app,
+)
+from shared.config import get_settings
 from shared.jobs import get_job_store
 
 
@@ -13,3 +24,31 @@ from shared.jobs import get_job_store
 def featurize_batch(message: dict[str, Any]) -> dict[str, Any]:
     get_job_store().mark_running(message["job_id"])
     return featurize_chunk(message)
+
+
+@celery_app.task(name=INGEST_DATASET_TASK, base=PipelineTask)
+def ingest(message: dict[str, Any]) -> dict[str, Any]:
+    """Validate and standardize an upload into an immutable dataset; the job's result is its report."""
+    store = get_job_store()
+    store.mark_running(message["job_id"])
+    content = Path(message["upload"]).read_bytes()
+    meta = ingest_dataset(content, message["format"], message["mapping"], get_settings().datasets_dir,
+                          message.get("filename", ""))
+    store.complete(message["job_id"], meta)
+    return {"job_id": message["job_id"], "dataset_id": meta["dataset_id"]}
+
+
+@celery_app.task(name=FEATURIZE_DATASET_TASK, base=PipelineTask)
+def featurize_training_set(message: dict[str, Any]) -> dict[str, Any]:
+    """Training step 1: features land next to the dataset; the next step gets their key, not the matrix."""
+    get_job_store().mark_running(message["job_id"])
+    key = featurize_dataset(message["dataset_id"], get_settings().datasets_dir, message["featurizer"])
+    return {**message, "features_key": key}
+
+
+@celery_app.task(name=EXPORT_SDF_TASK, base=PipelineTask)
+def export_sdf(message: dict[str, Any]) -> None:
+    store = get_job_store()
+    job = store.get(message["job_id"])
+    if job is not None and store.attachment(message["job_id"], "sdf") is None:
+        store.put_attachment(message["job_id"], "sdf", results_to_sdf(job["results"]))

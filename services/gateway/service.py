@@ -42,7 +42,8 @@ def start_job(
     If the broker fails part-way, the job is deleted so that no partial job is ever served as a whole one.
     """
     job_id = uuid.uuid4().hex
-    store.create(new_job_record(job_id, model, total or len(messages), len(messages), kind))
+    record = new_job_record(job_id, model, total or len(messages), len(messages), kind)
+    store.create(record)
     try:
         for message in messages:
             publish(task_names, {**message, "job_id": job_id})
@@ -50,7 +51,7 @@ def start_job(
         store.delete(job_id)
         raise
     logger.info("job %s (%s) queued as %d chain(s) of %s", job_id, kind, len(messages), " -> ".join(task_names))
-    return store.record(job_id) or {}
+    return record  # as accepted: a fast worker may already have started it, which the status URL will show
 
 
 def publish(task_names: tuple[str, ...], message: dict[str, Any]) -> None:

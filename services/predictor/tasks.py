@@ -1,13 +1,29 @@
-"""Predictor Celery task: thin, JSON in and out."""
+"""Predictor Celery tasks: thin, JSON in and out; the work is in plain functions."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from services.predictor.logic import predict_chunk
-from shared.celery_app import PREDICT_TASK, PipelineTask, celery_app
+from services.predictor.training import fit_from_features
+from shared.celery_app import PREDICT_TASK, TRAIN_TASK, PipelineTask, celery_app
+from shared.config import get_settings
+from shared.model_store import ModelStore
 
 
 @celery_app.task(name=PREDICT_TASK, base=PipelineTask)
 def predict_batch(message: dict[str, Any]) -> dict[str, Any]:
     return predict_chunk(message)
+
+
+@celery_app.task(name=TRAIN_TASK, base=PipelineTask)
+def train(message: dict[str, Any]) -> dict[str, Any]:
+    """Training step 2: evaluate, calibrate, refit and write a new immutable version; the next step profiles it."""
+    settings = get_settings()
+    store = ModelStore(settings.models_dir)
+    manifest = store.version_made_by(message["name"], message["job_id"]) or fit_from_features(
+        store, message["name"], message["dataset_id"], settings.datasets_dir, message["features_key"],
+        message["featurizer"], message["estimator"], message["split"], message["seed"],
+        provenance={"job_id": message["job_id"]},
+    )
+    return {**message, "version": manifest["version"]}

@@ -1,0 +1,159 @@
+"""Issue 3 through the HTTP API only: a lab uploads its data, trains two versions, predicts, exports, retires.
+
+The dataset is real PIK3CA IC50 data (bundled, ChEMBL CC BY-SA 3.0) from four assays, plus four rows made bad
+on purpose (labelled synthetic in their ids) to exercise the rejection report.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+import requests
+
+from tests.conftest import REPO, poll_job
+
+pytestmark = pytest.mark.integration
+
+PIK3CA = REPO / "services/predictor/reference/pik3ca_CHEMBL4005-1_IC50_chembl32.csv"
+MAPPING = {"structure": "canonical_smiles", "activity": "pchembl_value", "id": "compound_chembl_id",
+           "context": ["assay_chembl_id"]}
+BAD_ROWS = [
+    {"compound_chembl_id": "SYNTHETIC-bad-smiles", "canonical_smiles": "C1CC(", "pchembl_value": "6.1"},
+    {"compound_chembl_id": "SYNTHETIC-not-a-number", "canonical_smiles": "CCO", "pchembl_value": "potent"},
+    {"compound_chembl_id": "SYNTHETIC-missing", "canonical_smiles": "CCN", "pchembl_value": ""},
+    {"compound_chembl_id": "SYNTHETIC-empty-structure", "canonical_smiles": "", "pchembl_value": "5.0"},
+]
+
+
+def lab_csv(n_assays: int = 4) -> bytes:
+    with PIK3CA.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    by_count: dict[str, int] = {}
+    for row in rows:
+        by_count[row["assay_chembl_id"]] = by_count.get(row["assay_chembl_id"], 0) + 1
+    assays = sorted(by_count, key=lambda a: (-by_count[a], a))[:n_assays]
+    kept = [r for r in rows if r["assay_chembl_id"] in assays]
+    for bad in BAD_ROWS:
+        kept.append({"assay_chembl_id": assays[0], **bad})
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["assay_chembl_id", "compound_chembl_id", "canonical_smiles",
+                                             "pchembl_value"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(kept)
+    return out.getvalue().encode()
+
+
+def upload(gateway, content: bytes, mapping: dict, wait: float = 30) -> requests.Response:
+    return requests.post(gateway.url("/v1/datasets"), files={"file": ("lab.csv", content, "text/csv")},
+                         data={"mapping": json.dumps(mapping), "wait": str(wait)}, timeout=60)
+
+
+def train(gateway, body: dict) -> dict:
+    accepted = requests.post(gateway.url("/v1/models"), json=body, timeout=30)
+    assert accepted.status_code == 202, accepted.text
+    job = poll_job(gateway, accepted.json()["job_id"], timeout=240)
+    assert job["status"] == "succeeded", job
+    return job["result"]
+
+
+@pytest.fixture(scope="module")
+def dataset(gateway) -> dict:
+    response = upload(gateway, lab_csv(), MAPPING)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_upload_reports_each_rejected_row(gateway, dataset) -> None:
+    report = dataset["report"]
+    assert report["rows_rejected"] == 4
+    assert report["rows_read"] == report["rows_accepted"] + report["rows_rejected"]
+    rejected_ids = {r["id"] for r in report["rejections"]}
+    assert rejected_ids == {b["compound_chembl_id"] for b in BAD_ROWS}
+    assert all(r["reason"] for r in report["rejections"])
+    assert dataset["context_columns"] == ["assay_chembl_id"]
+    assert dataset["standardization"]
+
+    again = upload(gateway, lab_csv(), MAPPING)
+    assert again.status_code == 200 and again.json()["dataset_id"] == dataset["dataset_id"]  # immutable, by hash
+    read = requests.get(gateway.url(f"/v1/datasets/{dataset['dataset_id']}"), timeout=5)
+    assert read.status_code == 200 and read.json()["report"] == report
+
+
+def test_upload_with_a_missing_column_is_a_400_listing_the_columns(gateway) -> None:
+    response = upload(gateway, lab_csv(), {**MAPPING, "activity": "ic50_nm"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert "pchembl_value" in error["details"]["available_columns"]
+
+
+def test_two_versions_predict_export_retire(gateway, dataset) -> None:
+    name = "lab-pik3ca"
+    base = {"name": name, "dataset_id": dataset["dataset_id"], "split": "scaffold", "seed": 0}
+    first = train(gateway, {**base, "estimator": {"name": "random_forest", "params": {"n_estimators": 60}}})
+    second = train(gateway, {**base, "estimator": {"name": "knn", "params": {"n_neighbors": 7}}})
+    assert (first["version"], second["version"]) == (1, 2)
+
+    cards = [requests.get(gateway.url(f"/v1/models/{name}@{v}"), timeout=5).json() for v in (1, 2)]
+    assert [c["estimator"]["name"] for c in cards] == ["random_forest", "knn"]
+    for card in cards:
+        assert card["dataset"]["id"] == dataset["dataset_id"]
+        assert card["featurizer"]["params"]["n_bits"] == 2048
+        assert {"rmse", "mae", "r2", "spearman"} <= set(card["metrics"]["cross_validation"]["overall"])
+        assert card["metrics"]["cross_validation"]["per_context"]["assay_chembl_id"]
+        assert 0.0 <= card["interval"]["measured_coverage"]["80"] <= card["interval"]["measured_coverage"]["90"] <= 1
+        assert card["provenance"]["job_id"]
+        assert card["library_versions"]["scikit-learn"]
+    listing = requests.get(gateway.url("/v1/models"), timeout=5).json()["models"]
+    assert next(m for m in listing if m["name"] == name)["latest"] == 2
+
+    molecules = [{"id": "cmpd-1", "smiles": "O=c1cc(N2CCOCC2)oc2c(-c3ccccc3)cccc12"}, {"id": "bad", "smiles": "C1CC"}]
+    pinned = requests.post(gateway.url("/v1/predictions"), timeout=40,
+                           json={"model": f"{name}@1", "molecules": molecules, "wait": 20}).json()
+    newest = requests.post(gateway.url("/v1/predictions"), timeout=40,
+                           json={"model": name, "molecules": molecules, "wait": 20}).json()
+    assert pinned["model"]["version"] == 1 and newest["model"]["version"] == 2
+    assert pinned["results"][0]["prediction"]["interval"] is not None
+
+    exported = requests.get(gateway.url(f"/v1/jobs/{pinned['job_id']}/results"), params={"format": "csv"}, timeout=10)
+    assert exported.status_code == 200 and exported.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [r["id"] for r in rows] == ["cmpd-1", "bad"]
+    assert rows[1]["error_code"] == "invalid_smiles"
+    sdf = requests.get(gateway.url(f"/v1/jobs/{pinned['job_id']}/results"), params={"format": "sdf"}, timeout=90)
+    assert sdf.status_code == 200 and sdf.text.count("$$$$") == 2 and "cmpd-1" in sdf.text
+
+    retired = requests.delete(gateway.url(f"/v1/models/{name}@1"), timeout=5)
+    assert retired.status_code == 200 and retired.json()["retired"] is True
+    gone = requests.post(gateway.url("/v1/predictions"), json={"model": f"{name}@1", "molecules": molecules},
+                         timeout=10)
+    assert gone.status_code == 410 and gone.json()["error"]["code"] == "model_retired"
+    still = requests.post(gateway.url("/v1/predictions"), json={"model": name, "molecules": molecules, "wait": 20},
+                          timeout=40).json()
+    assert still["model"]["version"] == 2
+    assert requests.get(gateway.url(f"/v1/models/{name}@1"), timeout=5).json()["retired"] is True  # still auditable
+
+
+def test_predictions_from_a_csv_upload(gateway) -> None:
+    content = b"compound,structure\nA-1,Nc1ncnc2[nH]ccc12\nA-2,not-a-smiles\n"
+    response = requests.post(
+        gateway.url("/v1/predictions"), timeout=40,
+        files={"file": ("batch.csv", content, "text/csv")},
+        data={"model": "akt1", "wait": "20", "mapping": json.dumps({"structure": "structure", "id": "compound"})},
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["id"] for r in results] == ["A-1", "A-2"]
+    assert results[1]["error"]["code"] == "invalid_smiles"
+
+
+def test_training_rejects_unknown_components_and_datasets(gateway, dataset) -> None:
+    body = {"name": "x", "dataset_id": dataset["dataset_id"], "estimator": {"name": "deep_magic"}}
+    response = requests.post(gateway.url("/v1/models"), json=body, timeout=10)
+    assert response.status_code == 400
+    assert "random_forest" in response.json()["error"]["details"]["known_estimators"]
+    response = requests.post(gateway.url("/v1/models"), json={"name": "x", "dataset_id": "ds_nothere"}, timeout=10)
+    assert response.status_code == 404 and response.json()["error"]["code"] == "dataset_not_found"

@@ -1,0 +1,183 @@
+"""services/causal/profile.py and the annotation of predictions against a profile (logic.py, evidence.py).
+
+The profile is built for the tiny unit-test model on its own 200 real AKT1 training rows (measured pActivity),
+with a SYNTHETIC context column ``assay`` (random, so it confounds nothing).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+
+import numpy as np
+import pytest
+from rdkit import Chem
+
+from services.causal.evidence import CausalContext, compile_profile, environment_centres, gather
+from services.causal.logic import annotate_chunk
+from services.causal.profile import PROFILE_FILE, build_profile
+from services.featurizer.logic import featurize_chunk, featurize_molecule, make_featurizer
+from services.predictor.logic import predict_chunk
+from shared.jobs import MemoryJobStore, new_job_record
+from shared.model_store import ModelStore
+from shared.schemas import VERDICTS, MoleculeResultSchema
+from tests.unit.conftest import TINY_ESTIMATOR, TINY_FEATURIZER, TINY_SEED
+
+PROFILE_KEYS = {"status", "version", "seed", "model", "dataset", "rules", "treatments", "confounders", "mechanisms",
+                "effects", "effect_counts", "focus", "build"}
+
+
+def tiny_rows(tiny_model):
+    """The tiny model's training rows as a dataset gives them, plus a random synthetic assay column."""
+    data = tiny_model.data
+    assay = np.random.default_rng(0).choice(["A", "B", "C"], len(data.ids))
+    return [{"id": i, "canonical_smiles": s, "pactivity": str(v), "assay": a}
+            for i, s, v, a in zip(data.ids, data.smiles, data.y, assay, strict=True)]
+
+
+def build(rows, seed=0):
+    model = {"featurizer": TINY_FEATURIZER, "estimator": TINY_ESTIMATOR, "seed": TINY_SEED}
+    return build_profile(rows, ["assay"], None, model, seed)
+
+
+@pytest.fixture(scope="module")
+def profile(tiny_model):
+    return build(tiny_rows(tiny_model))
+
+
+@pytest.fixture
+def profiled_env(settings_env, tiny_model, profile, tmp_path):
+    """A copy of the tiny model whose version 1 carries the profile as its sidecar."""
+    shutil.copytree(tiny_model.root / "tiny", tmp_path / "tiny")
+    ModelStore(tmp_path).write_sidecar("tiny", 1, PROFILE_FILE, profile)
+    settings_env(CAUSALMOL_MODELS_DIR=str(tmp_path))
+    return tmp_path
+
+
+def test_profile_is_json_with_every_section(profile):
+    assert set(profile) == PROFILE_KEYS
+    assert json.loads(json.dumps(profile)) == profile
+    assert profile["status"] == "ready"
+    assert profile["dataset"]["rows_used"] == 200  # the unparsable training row is left out
+    assert {"treatments", "effects", "effect_status", "mechanisms", "focus", "verdict"} <= set(profile["rules"])
+    assert len(profile["rules"]["effect_status"]) == 3
+
+
+def test_every_treatment_has_one_effect_with_a_status(profile):
+    assert [e["treatment"] for e in profile["effects"]] == [t["id"] for t in profile["treatments"]]
+    for effect in profile["effects"]:
+        assert effect["status"] in ("supported", "confounded", "not_estimable")
+        assert effect["status"] == "supported" or effect["reasons"]  # a demotion always says why
+    assert sum(profile["effect_counts"].values()) == len(profile["effects"])
+
+
+def test_confounders_are_the_context_and_the_mechanism(profile):
+    confounders = profile["confounders"]
+    assert confounders["columns"] == ["assay", "mechanism"]
+    assert "c_assay -> treatment;" in confounders["graph"] and "c_mechanism -> pActivity;" in confounders["graph"]
+
+
+def test_mechanisms_are_discovered_with_focus_and_chemotypes(profile):
+    mechanisms = profile["mechanisms"]
+    assert mechanisms["source"] == "discovered"
+    assert sum(m["size"] for m in mechanisms["items"]) == 200
+    for item in mechanisms["items"]:
+        assert item["focus"] is None or 0 <= item["focus"] <= 1
+        assert item["chemotypes"]["scaffolds"]
+    assert len(mechanisms["assigner"]["weights"]) == len(mechanisms["items"])
+
+
+def test_same_seed_same_profile(tiny_model, profile):
+    again = build(tiny_rows(tiny_model))
+    strip = [p | {"build": None} for p in (profile, again)]
+    assert strip[0] == strip[1]
+
+
+def test_ablation_recomputes_the_model_features_exactly(tiny_model):
+    """The ablation starts from the same vector the featurizer sent, so contributions are the model's own."""
+    featurizer = make_featurizer(TINY_FEATURIZER)
+    for smiles in tiny_model.data.smiles[:20]:
+        molecule = featurize_molecule({"id": "x", "smiles": smiles}, featurizer)
+        centres = environment_centres(Chem.MolFromSmiles(molecule["canonical_smiles"]), 2, 2048)
+        assert {b: len(a) for b, a in centres.items()} == dict(
+            zip(molecule["features"]["indices"], molecule["features"]["values"], strict=True))
+
+
+def pipeline_message(loaded, smiles, job_id="j1"):
+    message = {"job_id": job_id, "chunk": 0, "model": {"name": "tiny", "version": 1, "featurizer": TINY_FEATURIZER},
+               "molecules": [{"id": f"m{i}", "smiles": s} for i, s in enumerate(smiles)]}
+    return predict_chunk(featurize_chunk(message), model=loaded)
+
+
+def annotate(loaded, smiles):
+    store = MemoryJobStore()
+    store.create(new_job_record("j1", {"name": "tiny", "version": 1}, total=len(smiles), n_chunks=1))
+    annotate_chunk(pipeline_message(loaded, smiles), store=store)
+    results = store.get("j1")["results"]
+    assert MoleculeResultSchema(many=True).validate(results) == {}
+    return results
+
+
+def test_with_a_profile_results_carry_mechanism_and_evidence(profiled_env, tiny_model, loaded_tiny, profile):
+    results = annotate(loaded_tiny, [*tiny_model.data.smiles[:5], "C1CC", "C"])
+    known = [r["causal_validity"] for r in results[:5]]
+    mechanism_ids = {m["id"] for m in profile["mechanisms"]["items"]}
+    for validity in known:
+        assert validity["verdict"] in VERDICTS and validity["reasons"]
+        assert validity["mechanism"]["id"] in mechanism_ids and 0 < validity["mechanism"]["probability"] <= 1
+        assert validity["evidence"], "training molecules carry profiled substructures"
+        contributions = [abs(e["contribution"]) for e in validity["evidence"]]
+        assert contributions == sorted(contributions, reverse=True)
+        assert all(e["status"] in ("supported", "confounded", "not_estimable") for e in validity["evidence"])
+    assert results[5]["causal_validity"] is None  # unparsable
+    assert results[6]["causal_validity"]["verdict"] in ("caution", "unsupported")  # methane: out of domain
+
+
+def test_gather_batches_one_predict_call(tiny_model, loaded_tiny, profile):
+    calls = []
+
+    class Spy:
+        def predict(self, x):
+            calls.append(len(x))
+            return loaded_tiny.estimator.predict(x)
+
+    featurized = featurize_chunk({"model": {"featurizer": TINY_FEATURIZER},
+                                  "molecules": [{"id": str(i), "smiles": s} for i, s in
+                                                enumerate(tiny_model.data.smiles[:10])]})["molecules"]
+    context = CausalContext(compile_profile(profile), Spy(), TINY_FEATURIZER, 2048)
+    gathered = gather(featurized, context)
+    assert len(gathered) == 10
+    # one call: a full row per molecule plus one ablated row per substructure present (evidence shows the top 8)
+    assert len(calls) == 1 and calls[0] >= 10 + sum(len(e) for _, e in gathered)
+
+
+def test_missing_profile_is_unknown_in_domain(tiny_env, tiny_model, loaded_tiny):
+    validity = annotate(loaded_tiny, [tiny_model.data.smiles[0]])[0]["causal_validity"]
+    assert validity["verdict"] == "unknown"
+    assert validity["reasons"] == ["this model has no causal profile yet, so causal support was not assessed"]
+    assert validity["mechanism"] is None and validity["evidence"] == []
+
+
+@pytest.mark.parametrize("damage", ["failed", "garbage", "truncated"])
+def test_unusable_profile_is_unknown_with_a_reason(profiled_env, tiny_model, loaded_tiny, profile, damage):
+    path = profiled_env / "tiny" / "1" / PROFILE_FILE
+    if damage == "failed":
+        path.write_text(json.dumps({"status": "failed", "error": "the build ran out of time"}))
+    elif damage == "garbage":
+        path.write_text("{not json")
+    else:
+        broken = copy.deepcopy(profile)
+        del broken["mechanisms"]
+        path.write_text(json.dumps(broken))
+    validity = annotate(loaded_tiny, [tiny_model.data.smiles[0]])[0]["causal_validity"]
+    assert validity["verdict"] == "unknown"
+    assert len(validity["reasons"]) == 1 and "causal profile" in validity["reasons"][0]
+
+
+def test_a_profile_written_later_is_picked_up(tiny_env, tiny_model, loaded_tiny, profile, settings_env, tmp_path):
+    shutil.copytree(tiny_model.root / "tiny", tmp_path / "tiny")
+    settings_env(CAUSALMOL_MODELS_DIR=str(tmp_path))
+    assert annotate(loaded_tiny, [tiny_model.data.smiles[0]])[0]["causal_validity"]["verdict"] == "unknown"
+    ModelStore(tmp_path).write_sidecar("tiny", 1, PROFILE_FILE, profile)
+    assert annotate(loaded_tiny, [tiny_model.data.smiles[0]])[0]["causal_validity"]["mechanism"] is not None

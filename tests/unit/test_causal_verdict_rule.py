@@ -1,0 +1,112 @@
+"""services/causal/verdict.py: the verdict rule on constructed evidence (plain dicts, no model needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.causal.verdict import FOCUS_THRESHOLD, MIN_CONTRIBUTION, judge, verdict_rules
+from shared.schemas import CausalValiditySchema
+
+PROFILE = {"status": "ready"}
+IN, OUT = ({"max_similarity": s, "in_domain": s >= 0.3, "threshold": 0.3} for s in (0.7, 0.1))
+
+
+def mechanism(focus=0.95, probability=0.9):
+    return {"id": "M1", "label": "allosteric", "probability": probability, "focus": focus}
+
+
+def item(smarts, contribution, status, effect=0.4):
+    return {"substructure": smarts, "contribution": contribution, "adjusted_effect": effect, "status": status}
+
+
+SUPPORTED_MAIN = [item("c1ccncc1", 0.6, "supported"), item("C1CCNCC1", 0.2, "confounded")]
+MOSTLY_CONFOUNDED = [item("c1ccncc1", 0.2, "supported"), item("C1CCNCC1", 0.5, "confounded", effect=0.0),
+                     item("C1COCCN1", 0.3, "confounded", effect=0.1)]
+
+
+def verdict(domain, evidence, mech=None, **kw):
+    result = judge(domain, PROFILE, mechanism(**kw) if mech is None else mech, evidence)
+    assert result["reasons"], "every verdict says why"
+    assert CausalValiditySchema().validate(result) == {}
+    return result
+
+
+def test_in_domain_focused_and_main_evidence_supported_is_supported():
+    result = verdict(IN, SUPPORTED_MAIN)
+    assert result["verdict"] == "supported"
+    assert any("c1ccncc1" in r and "supported" in r for r in result["reasons"])
+    assert result["evidence"] == SUPPORTED_MAIN and result["mechanism"]["label"] == "allosteric"
+
+
+def test_mostly_confounded_reliance_is_unsupported_inside_or_outside_the_domain():
+    for domain in (IN, OUT):
+        result = verdict(domain, MOSTLY_CONFOUNDED)
+        assert result["verdict"] == "unsupported"
+        assert any("80% of what the prediction relies on is confounded" in r for r in result["reasons"])
+
+
+def test_outside_the_domain_is_caution_at_best():
+    result = verdict(OUT, SUPPORTED_MAIN)
+    assert result["verdict"] == "caution"
+    assert result["reasons"][0].startswith("outside the applicability domain")
+
+
+@pytest.mark.parametrize("focus", [FOCUS_THRESHOLD - 0.01, 0.3, None])
+def test_low_or_unknown_focus_is_caution(focus):
+    result = verdict(IN, SUPPORTED_MAIN, focus=focus)
+    assert result["verdict"] == "caution"
+    assert any("focus" in r for r in result["reasons"])
+
+
+def test_focus_exactly_at_the_threshold_is_enough():
+    assert verdict(IN, SUPPORTED_MAIN, focus=FOCUS_THRESHOLD)["verdict"] == "supported"
+
+
+@pytest.mark.parametrize("main_status", ["not_estimable", "confounded"])
+def test_main_evidence_not_supported_is_caution(main_status):
+    evidence = [item("c1ccncc1", 0.6, main_status), item("C1CCNCC1", 0.5, "supported"),
+                item("CCO", 0.4, "supported")]
+    assert verdict(IN, evidence)["verdict"] == "caution"
+
+
+def test_half_confounded_is_not_yet_unsupported():
+    evidence = [item("C1CCNCC1", 0.5, "confounded"), item("c1ccncc1", 0.5, "supported")]
+    assert verdict(IN, evidence)["verdict"] != "unsupported"
+
+
+@pytest.mark.parametrize("evidence", [[], [item("CCO", MIN_CONTRIBUTION / 2, "supported")]])
+def test_no_relied_on_substructure_is_caution(evidence):
+    result = verdict(IN, evidence)
+    assert result["verdict"] == "caution"
+    assert any("does not rely measurably" in r for r in result["reasons"])
+
+
+def test_tiny_contributions_do_not_count_towards_confounding():
+    evidence = [item("c1ccncc1", 0.6, "supported"), item("C1CCNCC1", 0.04, "confounded"),
+                item("CCO", 0.03, "confounded")]
+    assert verdict(IN, evidence)["verdict"] == "supported"
+
+
+def test_without_attributions_every_substructure_weighs_the_same():
+    evidence = [item("C1CCNCC1", None, "confounded"), item("CCO", None, "confounded"),
+                item("c1ccncc1", None, "supported")]
+    assert verdict(IN, evidence)["verdict"] == "unsupported"
+
+
+def test_unassigned_mechanism_is_caution():
+    result = judge(IN, PROFILE, None, SUPPORTED_MAIN)
+    assert result["verdict"] == "caution"
+    assert "could not be assigned to a mechanism" in result["reasons"][0]
+
+
+def test_an_unusable_profile_is_unknown_with_its_reason():
+    result = judge(IN, None, problem="the causal profile is failed: out of time")
+    assert result["verdict"] == "unknown"
+    assert result["reasons"] == ["the causal profile is failed: out of time, so causal support was not assessed"]
+    assert judge(OUT, None, problem="x")["verdict"] == "caution"
+
+
+def test_rules_are_published_with_their_numbers():
+    rules = verdict_rules()
+    assert rules["focus_threshold"] == FOCUS_THRESHOLD and len(rules["rule"]) == 4
+    assert all(any(v in line for line in rules["rule"]) for v in ("unsupported", "caution", "supported", "unknown"))

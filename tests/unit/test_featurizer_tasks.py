@@ -1,0 +1,26 @@
+"""services/featurizer/tasks.py: the registered task marks its job running and featurizes the chunk."""
+
+from __future__ import annotations
+
+from services.featurizer.tasks import featurize_batch
+from shared.celery_app import FEATURIZE_TASK, PipelineTask, celery_app
+from shared.jobs import get_job_store, new_job_record
+from tests.unit.conftest import TINY_FEATURIZER
+
+
+def test_registered_under_its_routed_name():
+    task = celery_app.tasks[FEATURIZE_TASK]
+    assert task is featurize_batch._get_current_object()  # the module attribute is Celery's lazy proxy
+    assert isinstance(task, PipelineTask)  # so a failure marks the job failed
+
+
+def test_marks_running_and_featurizes(settings_env):
+    settings_env()  # embedded: the process-wide memory store
+    store = get_job_store()
+    store.create(new_job_record("j1", {"name": "tiny", "version": 1}, total=2, n_chunks=1))
+    message = {"job_id": "j1", "chunk": 0, "model": {"name": "tiny", "version": 1, "featurizer": TINY_FEATURIZER},
+               "molecules": [{"id": "0", "smiles": "CCO"}, {"id": "1", "smiles": "C1CC"}]}
+    out = featurize_batch(message)  # called directly: runs in this process, like a worker would
+    assert store.record("j1")["status"] == "running"
+    assert out["molecules"][0]["canonical_smiles"] == "CCO"
+    assert out["molecules"][1]["error"]["code"] == "invalid_smiles"

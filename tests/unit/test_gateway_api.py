@@ -1,0 +1,128 @@
+"""services/gateway/api.py: the v1 handlers, on a test app with a memory job store and a recording chain."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from services.gateway import GatewayContext, api, service
+from services.gateway.errors import register_error_handlers
+from shared.config import Settings
+from shared.jobs import MemoryJobStore, new_job_record
+from shared.model_store import ModelStore
+
+
+class RecordingChain:
+    def __init__(self, *signatures):
+        self.signatures = signatures
+
+    def apply_async(self):
+        pass
+
+
+@pytest.fixture
+def ctx(tmp_path, monkeypatch, settings_env):
+    settings_env()  # default batch limit
+    monkeypatch.setattr(service, "chain", RecordingChain)
+    models = ModelStore(tmp_path)
+    models.write_version("akt1", lambda folder: {"featurizer": {"name": "morgan_counts", "params": {}}})
+    return GatewayContext(Settings(chunk_size=2), MemoryJobStore(), models)
+
+
+@pytest.fixture
+def client(ctx):
+    app = Flask("gateway-under-test")
+    app.extensions["causalmol"] = ctx
+    register_error_handlers(app)
+    app.register_blueprint(api.bp)
+    return app.test_client()
+
+
+def error_of(response):
+    body = response.get_json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    return body["error"]
+
+
+def test_post_queues_a_job(client, ctx):
+    response = client.post("/v1/predictions", json={"model": "akt1", "molecules": [{"smiles": "CCO"}] * 3})
+    assert response.status_code == 202
+    body = response.get_json()
+    assert set(body) == {"job_id", "status", "status_url"}
+    assert body["status"] == "queued"
+    assert body["status_url"] == f"http://localhost/v1/jobs/{body['job_id']}"
+    assert ctx.job_store.record(body["job_id"])["n_chunks"] == 2
+
+
+def test_post_with_wait_answers_202_when_not_finished_in_time(client):
+    response = client.post("/v1/predictions", json={"model": "akt1", "molecules": [{"smiles": "C"}], "wait": 0.05})
+    assert response.status_code == 202
+
+
+def test_get_job(client, ctx):
+    ctx.job_store.create(new_job_record("j1", {"name": "akt1", "version": 1}, total=1, n_chunks=1))
+    result = {"id": "0", "input_smiles": "C", "canonical_smiles": "C", "prediction": None, "causal_validity": None,
+              "error": None}
+    ctx.job_store.save_chunk("j1", 0, [result])
+    response = client.get("/v1/jobs/j1")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "succeeded"
+    assert body["progress"] == {"done": 1, "total": 1}
+    assert body["results"] == [result]
+    assert "n_chunks" not in body and "chunks_done" not in body  # internal bookkeeping stays internal
+
+
+def test_get_unknown_job_is_404(client):
+    response = client.get("/v1/jobs/nope")
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "job_not_found"
+
+
+def test_non_json_body_is_415(client):
+    response = client.post("/v1/predictions", data="model=akt1", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+    assert error_of(response)["code"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize("raw", ["[1, 2]", "{not json", '"text"', "null"])
+def test_json_that_is_not_an_object_is_400_invalid_json(client, raw):
+    response = client.post("/v1/predictions", data=raw, content_type="application/json")
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "invalid_json"
+
+
+def test_schema_violation_is_400_with_field_messages(client):
+    response = client.post("/v1/predictions", json={"model": "akt1", "molecules": [], "wait": 31})
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "validation_error"
+    assert set(error["details"]["fields"]) == {"wait"}  # field errors first; the batch-size check runs after
+
+
+def test_unknown_model_is_404(client):
+    response = client.post("/v1/predictions", json={"model": "egfr", "molecules": [{"smiles": "C"}]})
+    assert response.status_code == 404
+    error = error_of(response)
+    assert error["code"] == "model_not_found"
+    assert error["details"]["known"] == ["akt1"]
+
+
+def test_retired_model_is_410(client, ctx):
+    ctx.model_store.retire("akt1", 1)
+    response = client.post("/v1/predictions", json={"model": "akt1@1", "molecules": [{"smiles": "C"}]})
+    assert response.status_code == 410
+    assert error_of(response)["code"] == "model_retired"
+
+
+def test_bad_model_reference_is_400(client):
+    response = client.post("/v1/predictions", json={"model": "AKT1@x", "molecules": [{"smiles": "C"}]})
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "validation_error"
+
+
+def test_get_on_predictions_is_405(client):
+    response = client.get("/v1/predictions")
+    assert response.status_code == 405
+    assert error_of(response)["code"] == "method_not_allowed"

@@ -1,0 +1,84 @@
+"""services/gateway/openapi.py: the generated OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from services.gateway.openapi import ERROR_CODES, build_spec
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return build_spec("9.8.7")
+
+
+def test_header(spec):
+    assert spec["openapi"] == "3.0.3"
+    assert spec["info"] == {"title": "causalmol", "version": "9.8.7"}
+
+
+def test_paths(spec):
+    assert set(spec["paths"]) == {"/v1/predictions", "/v1/jobs/{job_id}", "/healthz", "/readyz"}
+    assert set(spec["paths"]["/v1/predictions"]) == {"post"}
+    assert set(spec["paths"]["/v1/jobs/{job_id}"]) == {"get"}
+
+
+def test_component_schemas(spec):
+    schemas = spec["components"]["schemas"]
+    assert {"PredictionRequest", "Job", "JobAccepted", "Error", "MoleculeResult", "Prediction", "CausalValidity",
+            "ApplicabilityDomain", "ErrorDetail"} <= set(schemas)
+    request = schemas["PredictionRequest"]
+    assert set(request["required"]) == {"model", "molecules"}
+    assert request["properties"]["wait"]["maximum"] == 30
+    assert request["properties"]["wait"]["default"] == 0.0
+    verdict = schemas["CausalValidity"]["properties"]["verdict"]
+    assert verdict["enum"] == ["supported", "caution", "unsupported", "unknown"]
+
+
+def test_prediction_responses(spec):
+    responses = spec["paths"]["/v1/predictions"]["post"]["responses"]
+    assert set(responses) == {"200", "202", "400", "404", "410", "413", "415", "503"}
+    assert responses["202"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/JobAccepted"}
+    assert responses["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Job"}
+    for status in ("400", "404", "410", "413", "415", "503"):
+        assert responses[status]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+        assert responses[status]["description"] == ERROR_CODES[status]
+    body = spec["paths"]["/v1/predictions"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/PredictionRequest"}
+
+
+def test_job_path(spec):
+    operation = spec["paths"]["/v1/jobs/{job_id}"]["get"]
+    assert operation["parameters"][0]["name"] == "job_id"
+    assert set(operation["responses"]) == {"200", "404", "503"}
+
+
+def test_error_code_descriptions_name_the_stable_codes():
+    assert "model_retired" in ERROR_CODES["410"]
+    assert "broker_unavailable" in ERROR_CODES["503"]
+    assert "job_not_found" in ERROR_CODES["404"] and "model_not_found" in ERROR_CODES["404"]
+
+
+def test_every_reference_resolves(spec):
+    refs = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                refs.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    assert refs
+    names = {ref.rsplit("/", 1)[1] for ref in refs}
+    assert names <= set(spec["components"]["schemas"])
+
+
+def test_spec_is_json_serialisable(spec):
+    assert json.loads(json.dumps(spec)) == spec

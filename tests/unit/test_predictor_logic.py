@@ -1,0 +1,103 @@
+"""services/predictor/logic.py: predictions with conformal intervals; failed molecules pass through."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from sklearn.dummy import DummyRegressor
+
+from services.featurizer.logic import featurize_chunk
+from services.predictor.loader import LoadedModel
+from services.predictor.logic import predict_chunk
+from services.predictor.training import dense_matrix
+from tests.unit.conftest import TINY_FEATURIZER
+
+
+def featurized_message(model_manifest, smiles):
+    message = {
+        "job_id": "j1",
+        "chunk": 0,
+        "model": {"name": model_manifest["name"], "version": model_manifest["version"], "featurizer": TINY_FEATURIZER},
+        "molecules": [{"id": str(i), "smiles": s} for i, s in enumerate(smiles)],
+    }
+    return featurize_chunk(message)
+
+
+def constant_model(value, half_width, unit="pActivity"):
+    """A model predicting ``value`` for everything: isolates predict_chunk's interval arithmetic."""
+    estimator = DummyRegressor(strategy="constant", constant=value).fit(np.zeros((1, 8)), [value])
+    manifest = {"name": "const", "version": 1, "n_features": 8, "unit": unit, "interval": {"half_width": half_width}}
+    return LoadedModel(manifest, estimator)
+
+
+def test_predictions_from_the_trained_model(loaded_tiny):
+    smiles = ["CCO", "C1CC", "Cn1ccc2ccc3c4[nH]c5c(CCCN[C@H]6CC[C@H](O)CC6)cccc5c4c4c(c3c21)C(=O)NC4=O"]
+    message = featurized_message(loaded_tiny.manifest, smiles)
+    invalid_before = copy.deepcopy(message["molecules"][1])
+    out = predict_chunk(message, model=loaded_tiny)
+
+    valid = [out["molecules"][0], out["molecules"][2]]
+    expected = loaded_tiny.estimator.predict(dense_matrix([m["features"] for m in valid], 2048))
+    half_width = loaded_tiny.manifest["interval"]["half_width"]
+    for molecule, raw in zip(valid, expected, strict=True):
+        prediction = molecule["prediction"]
+        assert prediction["value"] == round(float(raw), 4)
+        assert prediction["unit"] == "pActivity"
+        assert prediction["interval"] == [round(prediction["value"] - half_width, 4),
+                                          round(prediction["value"] + half_width, 4)]
+        assert 2 < prediction["value"] < 12  # a pActivity, in the range of the training data
+
+    # the invalid molecule is untouched apart from an explicit null prediction
+    assert out["molecules"][1] == {**invalid_before, "prediction": None}
+    assert out["molecules"][1]["error"]["code"] == "invalid_smiles"
+
+
+def test_interval_is_value_plus_minus_half_width():
+    message = {"model": {"name": "const", "version": 1}, "molecules": [
+        {"id": "a", "error": None, "features": {"indices": [1], "values": [3]}},
+        {"id": "b", "error": None, "features": {"indices": [], "values": []}},
+    ]}
+    out = predict_chunk(message, model=constant_model(6.123456, 0.75, unit="pIC50"))
+    for molecule in out["molecules"]:
+        assert molecule["prediction"] == {"value": 6.1235, "unit": "pIC50", "interval": [5.3735, 6.8735],
+                                          "interval_80": None}  # this model's card has no 80% width
+
+
+def test_order_and_other_fields_are_kept():
+    message = {"job_id": "j", "chunk": 4, "model": {"name": "const", "version": 1}, "molecules": [
+        {"id": "x", "error": {"code": "invalid_smiles", "message": "m"}},
+        {"id": "y", "error": None, "features": {"indices": [0], "values": [1]}, "ad_bits": [5]},
+    ]}
+    out = predict_chunk(message, model=constant_model(5.0, 1.0))
+    assert (out["job_id"], out["chunk"]) == ("j", 4)
+    assert [m["id"] for m in out["molecules"]] == ["x", "y"]
+    assert out["molecules"][1]["ad_bits"] == [5]
+    assert out["molecules"][1]["prediction"]["interval"] == [4.0, 6.0]
+
+
+def test_a_chunk_of_only_invalid_molecules_needs_no_estimator():
+    class Unusable:
+        def predict(self, x):
+            raise AssertionError("the estimator must not be called")
+
+    manifest = {"name": "m", "version": 1, "n_features": 8, "unit": "pActivity", "interval": {"half_width": 1.0}}
+    message = {"model": {"name": "m", "version": 1},
+               "molecules": [{"id": "a", "error": {"code": "invalid_smiles", "message": "x"}}]}
+    out = predict_chunk(message, model=LoadedModel(manifest, Unusable()))
+    assert out["molecules"][0]["prediction"] is None
+
+
+def test_predict_chunk_without_a_model_uses_the_cache(tiny_env):
+    message = featurized_message(tiny_env.manifest, ["CCO"])
+    out = predict_chunk(message)  # no model passed: loaded through CAUSALMOL_MODELS_DIR
+    assert out["molecules"][0]["prediction"]["unit"] == "pActivity"
+
+
+def test_unknown_model_without_a_model_raises(tiny_env):
+    from shared.errors import ModelNotFound
+
+    message = {"model": {"name": "absent", "version": 1}, "molecules": []}
+    with pytest.raises(ModelNotFound):
+        predict_chunk(message)
