@@ -23,7 +23,7 @@ class Settings:
     datasets_dir: Path = Path("var/datasets")
     chunk_size: int = 500
     max_molecules: int = 100_000
-    max_content_length: int = 32 * 1024 * 1024
+    max_content_length: int = 50 * 1024 * 1024
     result_ttl_seconds: int = 7 * 24 * 3600
     task_soft_time_limit: int = 300
     task_time_limit: int = 360
@@ -47,7 +47,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         datasets_dir=Path(env.get("CAUSALMOL_DATASETS_DIR", home / "datasets")).absolute(),
         chunk_size=int(env.get("CAUSALMOL_CHUNK_SIZE", 500)),
         max_molecules=int(env.get("CAUSALMOL_MAX_MOLECULES", 100_000)),
-        max_content_length=int(env.get("CAUSALMOL_MAX_CONTENT_LENGTH", 32 * 1024 * 1024)),
+        max_content_length=int(env.get("CAUSALMOL_MAX_CONTENT_LENGTH", 50 * 1024 * 1024)),
         result_ttl_seconds=int(env.get("CAUSALMOL_RESULT_TTL", 7 * 24 * 3600)),
         task_soft_time_limit=int(env.get("CAUSALMOL_TASK_SOFT_TIME_LIMIT", 300)),
         task_time_limit=int(env.get("CAUSALMOL_TASK_TIME_LIMIT", 360)),

@@ -19,7 +19,7 @@ def test_defaults_with_an_empty_environment(tmp_path, monkeypatch):
     assert settings.datasets_dir == tmp_path / "var" / "datasets"
     assert settings.chunk_size == 500
     assert settings.max_molecules == 100_000
-    assert settings.max_content_length == 32 * 1024 * 1024
+    assert settings.max_content_length == 50 * 1024 * 1024
     assert settings.result_ttl_seconds == 7 * 24 * 3600
     assert settings.task_soft_time_limit == 300
     assert settings.task_time_limit == 360
