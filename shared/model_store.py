@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 RETIRED_MARK = "RETIRED"
+CAUSAL_PROFILE_FILE = "causal_profile.json"  # a sidecar the causal service attaches after training
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 REF_PATTERN = re.compile(r"(?P<name>[a-z0-9][a-z0-9_.-]{0,63})(@(?P<version>[0-9]{1,9}))?", re.ASCII)
 MAX_VERSION_ATTEMPTS = 100

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from functools import lru_cache
+from threading import Lock
 from typing import Any
 
 import numpy as np
 
+from services.causal.evidence import CausalContext, ProfileUnusable, ServingProfile, compile_profile, gather
+from services.causal.profile import PROFILE_FILE
 from services.causal.verdict import judge
+from services.predictor.loader import get_model_cache
 from shared.applicability import AD_FILE, NearestNeighbourIndex
 from shared.config import get_settings
 from shared.jobs import JobStore, get_job_store
@@ -17,6 +22,9 @@ from shared.schemas import MoleculeResultSchema
 
 logger = logging.getLogger(__name__)
 _result_schema = MoleculeResultSchema(many=True)
+_PROFILES: OrderedDict[tuple, ServingProfile | str] = OrderedDict()  # compiled profile, or why it is unusable
+_PROFILES_LOCK = Lock()
+PROFILE_CACHE_SIZE = 8
 
 
 @lru_cache(maxsize=8)
@@ -27,21 +35,83 @@ def domain_index(name: str, version: int) -> tuple[NearestNeighbourIndex, float]
     return NearestNeighbourIndex(packed), float(manifest["applicability_domain"]["threshold"])
 
 
-def annotate_molecules(molecules: list[dict[str, Any]], index: NearestNeighbourIndex, threshold: float) -> None:
+def load_profile(store: ModelStore, name: str, version: int) -> ServingProfile | str | None:
+    """The compiled profile; a string saying why it cannot be used; None when there is none (yet).
+
+    Cached by file identity (path, mtime, size), so a profile written after the model version, or rebuilt, is
+    picked up on the next chunk without a restart.
+    """
+    path = store.version_dir(name, version) / PROFILE_FILE
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    with _PROFILES_LOCK:
+        if key in _PROFILES:
+            _PROFILES.move_to_end(key)
+            return _PROFILES[key]
+    try:
+        compiled: ServingProfile | str = compile_profile(store.read_sidecar(name, version, PROFILE_FILE) or {})
+    except ProfileUnusable as exc:
+        compiled = str(exc)
+    except Exception as exc:  # noqa: BLE001  (a damaged profile degrades the verdict, it never fails the job)
+        logger.warning("causal profile of %s@%s is unreadable: %s", name, version, exc)
+        compiled = f"the causal profile could not be read ({type(exc).__name__})"
+    with _PROFILES_LOCK:
+        _PROFILES[key] = compiled
+        while len(_PROFILES) > PROFILE_CACHE_SIZE:
+            _PROFILES.popitem(last=False)
+    return compiled
+
+
+def causal_context(name: str, version: int) -> tuple[CausalContext | None, str | None]:
+    """The model's causal context for annotation, or (None, why not); None, None when it has no profile."""
+    profile = load_profile(ModelStore(get_settings().models_dir), name, version)
+    if profile is None or isinstance(profile, str):
+        return None, profile
+    try:
+        loaded = get_model_cache().get(name, version)
+    except Exception as exc:  # noqa: BLE001  (e.g. retired since the job started: judge without attributions)
+        logger.warning("estimator of %s@%s unavailable for attributions: %s", name, version, exc)
+        return None, f"the model's estimator could not be loaded for attributions ({type(exc).__name__})"
+    manifest = loaded.manifest
+    return CausalContext(profile, loaded.estimator, manifest["featurizer"], int(manifest["n_features"])), None
+
+
+def annotate_molecules(
+    molecules: list[dict[str, Any]],
+    index: NearestNeighbourIndex,
+    threshold: float,
+    causal: CausalContext | None = None,
+    problem: str | None = None,
+) -> None:
+    """Each molecule gains ``causal_validity``; ``problem`` says why an existing profile could not be used."""
+    ok = [m for m in molecules if m["error"] is None]
+    gathered: list[tuple[dict | None, list[dict] | None]] = [(None, None)] * len(ok)
+    if causal is not None:
+        try:
+            gathered = gather(ok, causal)
+        except Exception as exc:  # noqa: BLE001  (evidence is an annotation: its failure must not fail the chunk)
+            logger.exception("causal evidence failed")
+            causal, problem = None, f"the causal evidence could not be computed ({type(exc).__name__})"
+    summary = causal.profile.summary() if causal is not None else None
     for molecule in molecules:
-        if molecule["error"] is not None:
-            molecule["causal_validity"] = None
-            continue
+        molecule["causal_validity"] = None
+    for molecule, (mechanism, evidence) in zip(ok, gathered, strict=True):
         similarity = round(index.max_similarity(molecule["ad_bits"]), 4)
         domain = {"max_similarity": similarity, "in_domain": similarity >= threshold, "threshold": threshold}
-        molecule["causal_validity"] = judge(domain, profile=None)
+        molecule["causal_validity"] = judge(
+            domain, profile=summary, mechanism=mechanism, evidence=evidence, problem=problem
+        )
 
 
 def annotate_chunk(message: dict[str, Any], store: JobStore | None = None) -> dict[str, Any]:
     """Pipeline step 3: annotate, then write the chunk's public results once (idempotent on redelivery)."""
     ref = message["model"]
     index, threshold = domain_index(ref["name"], ref["version"])
-    annotate_molecules(message["molecules"], index, threshold)
+    causal, problem = causal_context(ref["name"], ref["version"])
+    annotate_molecules(message["molecules"], index, threshold, causal, problem)
     results = _result_schema.dump(message["molecules"])
     stored = (store or get_job_store()).save_chunk(message["job_id"], message["chunk"], results)
     return {"job_id": message["job_id"], "chunk": message["chunk"], "stored": stored, "n": len(results)}

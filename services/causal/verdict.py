@@ -1,27 +1,130 @@
 """The documented rule that turns the evidence about one prediction into a verdict and plain-language reasons.
 
-Today the evidence is the applicability domain only; the model's causal profile (mechanism focus and the
-adjusted effects of the substructures the prediction relies on) is judged here once it exists.
+The verdict answers one question: *can I lean on this predicted pActivity for this molecule?* It combines three
+checks.
 
-- ``caution``: the molecule is outside the applicability domain: it is less similar to every training molecule
-  than the calibrated threshold, where held-out predictions were no better than the training mean.
-- ``unknown``: inside the domain, but the model has no causal profile, so nothing says whether the structure
-  the prediction relies on is causally supported or confounded.
+1. **Applicability domain.** Is some training molecule similar enough? The nearest training molecule's Tanimoto
+   similarity (ECFP4-like bits) must reach the model's calibrated threshold, below which held-out predictions
+   were no better than predicting the training mean.
+2. **Mechanism focus.** Which mechanism (binding mode, or a chemical series found in the training data) does the
+   molecule most likely belong to, and does the model predict that mechanism about as well as a model trained on
+   it alone would? That ratio is the *focus*. A focus below 0.8 means the other mechanisms' SAR is pulling the
+   predictions for this one.
+3. **Causal evidence.** Which profiled substructures of the molecule does the prediction rely on? The
+   *contribution* of a substructure is the prediction minus the prediction with the substructure's fingerprint
+   environments removed (positive: it raises the predicted pActivity); it counts as relied on from
+   |contribution| >= 0.05. For each such substructure, the profile says whether its effect on activity is:
+   - *supported*: it holds once assay (or other context) and mechanism are adjusted for;
+   - *confounded*: it is explained by which assay or series the compounds were measured in;
+   - *not estimable*: it was never seen apart from its assay or series.
+
+The verdicts, first that applies:
+
+- **unsupported**: more than half of what the prediction relies on (weighted by |contribution|) is on
+  confounded substructures. The number leans on chemistry whose apparent effect is not causal. This holds
+  inside or outside the domain.
+- **caution**: the molecule is outside the applicability domain; or the model's focus on its mechanism is below
+  0.8 or unknown; or the prediction relies on no profiled substructure; or the substructure it relies on most is
+  not supported (confounded or not estimable).
+- **supported**: inside the domain, focus at least 0.8, and the substructure the prediction relies on most has a
+  supported effect.
+- **unknown**: inside the domain, but the model has no usable causal profile. Outside the domain it is caution.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+FOCUS_THRESHOLD = 0.8
+MIN_CONTRIBUTION = 0.05
+MAX_CONFOUNDED_SHARE = 0.5
+NO_PROFILE = "this model has no causal profile yet, so causal support was not assessed"
 
-def judge(domain: dict[str, Any], profile: dict[str, Any] | None) -> dict[str, Any]:
+
+def verdict_rules() -> dict[str, Any]:
+    """The thresholds and the rule in words, stored in every profile under ``rules.verdict``."""
+    return {
+        "focus_threshold": FOCUS_THRESHOLD,
+        "min_contribution": MIN_CONTRIBUTION,
+        "max_confounded_share": MAX_CONFOUNDED_SHARE,
+        "rule": [
+            f"unsupported: more than {MAX_CONFOUNDED_SHARE:.0%} of the relied-on weight (|contribution| >= "
+            f"{MIN_CONTRIBUTION}) is on confounded substructures, inside or outside the domain",
+            f"caution: outside the applicability domain; or focus below {FOCUS_THRESHOLD} or unknown; or no "
+            "relied-on substructure; or the most relied-on substructure is not supported",
+            f"supported: inside the domain, focus >= {FOCUS_THRESHOLD}, most relied-on substructure supported",
+            "unknown: inside the domain, no usable causal profile",
+        ],
+    }
+
+
+def _weight(item: dict[str, Any]) -> float:
+    return 1.0 if item.get("contribution") is None else abs(item["contribution"])
+
+
+def _describe(item: dict[str, Any]) -> str:
+    contribution = "" if item.get("contribution") is None else f", contribution {item['contribution']:+.2f}"
+    effect = "" if item.get("adjusted_effect") is None else f", adjusted effect {item['adjusted_effect']:+.2f}"
+    return f"{item['substructure']} ({item['status'].replace('_', ' ')}{contribution}{effect})"
+
+
+def _causal(in_domain: bool, mechanism: dict | None, evidence: list[dict]) -> tuple[str, list[str]]:
+    relied = sorted((e for e in evidence if _weight(e) >= MIN_CONTRIBUTION), key=_weight, reverse=True)
+    total = sum(_weight(e) for e in relied)
+    confounded = [e for e in relied if e["status"] == "confounded"]
+    share = sum(_weight(e) for e in confounded) / total if total else 0.0
+    if share > MAX_CONFOUNDED_SHARE:
+        return "unsupported", [f"{share:.0%} of what the prediction relies on is confounded by assay or mechanism: "
+                               + "; ".join(_describe(e) for e in confounded[:3])]
+    reasons = []
+    focus = mechanism.get("focus") if mechanism else None
+    if mechanism is None:
+        reasons.append("the molecule could not be assigned to a mechanism")
+    elif focus is None:
+        reasons.append(f"likely mechanism {mechanism['label']} (p = {mechanism['probability']:.2f}) is too small "
+                       "to tell whether the model is focused on it")
+    else:
+        level = "at least" if focus >= FOCUS_THRESHOLD else "below"
+        reasons.append(f"likely mechanism {mechanism['label']} (p = {mechanism['probability']:.2f}); the model's "
+                       f"focus there is {focus:.2f}, {level} the {FOCUS_THRESHOLD} needed")
+    if not relied:
+        reasons.append("the prediction does not rely measurably on any profiled substructure")
+    else:
+        reasons.append(f"the prediction relies most on {_describe(relied[0])}")
+    focused = focus is not None and focus >= FOCUS_THRESHOLD
+    if in_domain and focused and relied and relied[0]["status"] == "supported":
+        return "supported", reasons
+    return "caution", reasons
+
+
+def judge(
+    domain: dict[str, Any],
+    profile: dict[str, Any] | None,
+    mechanism: dict[str, Any] | None = None,
+    evidence: list[dict[str, Any]] | None = None,
+    problem: str | None = None,
+) -> dict[str, Any]:
+    """The verdict of one molecule.
+
+    ``profile`` is the model's causal profile (or any summary of it), None when it has none; ``mechanism`` and
+    ``evidence`` are this molecule's, from the profile; ``problem`` says why a profile that exists was not usable.
+    """
     reasons: list[str] = []
     if not domain["in_domain"]:
         reasons.append(
             f"outside the applicability domain: nearest training molecule has Tanimoto "
             f"{domain['max_similarity']:.2f}, below the calibrated threshold {domain['threshold']:.2f}"
         )
-    if profile is None:
-        reasons.append("this model has no causal profile yet, so causal support was not assessed")
     verdict = "caution" if not domain["in_domain"] else "unknown"
-    return {"verdict": verdict, "reasons": reasons, "applicability_domain": domain}
+    if profile is None or problem is not None:
+        reasons.append(NO_PROFILE if problem is None else f"{problem}, so causal support was not assessed")
+    else:
+        verdict, causal_reasons = _causal(domain["in_domain"], mechanism, evidence or [])
+        reasons += causal_reasons
+    return {
+        "verdict": verdict,
+        "reasons": reasons,
+        "applicability_domain": domain,
+        "mechanism": mechanism,
+        "evidence": evidence or [],
+    }

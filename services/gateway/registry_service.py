@@ -21,10 +21,9 @@ from shared.config import Settings
 from shared.datasets import MECHANISM_COLUMN, DatasetNotFound, dataset_id_for, read_meta
 from shared.errors import CausalmolError, InvalidRequest
 from shared.jobs import JobStore
-from shared.model_store import ModelStore, parse_model_ref
+from shared.model_store import CAUSAL_PROFILE_FILE, ModelStore, parse_model_ref
 
 logger = logging.getLogger(__name__)
-PROFILE_FILE = "causal_profile.json"
 
 
 class ProfileNotFound(CausalmolError):
@@ -92,7 +91,7 @@ def submit_causal_effect(request: dict[str, Any], settings: Settings, store: Job
 
 def model_card(models: ModelStore, ref: str) -> dict[str, Any]:
     manifest = models.resolve(ref, allow_retired=True)
-    profile = models.read_sidecar(manifest["name"], manifest["version"], PROFILE_FILE)
+    profile = models.read_sidecar(manifest["name"], manifest["version"], CAUSAL_PROFILE_FILE)
     status = "missing" if profile is None else profile.get("status", "ready")
     return {**manifest, "causal_profile": {"status": status}}
 
@@ -122,7 +121,7 @@ def retire_model(models: ModelStore, ref: str) -> dict[str, Any]:
 
 def causal_profile(models: ModelStore, ref: str) -> dict[str, Any]:
     manifest = models.resolve(ref, allow_retired=True)
-    profile = models.read_sidecar(manifest["name"], manifest["version"], PROFILE_FILE)
+    profile = models.read_sidecar(manifest["name"], manifest["version"], CAUSAL_PROFILE_FILE)
     if profile is None:
         raise ProfileNotFound(f"model {manifest['name']}@{manifest['version']} has no causal profile (yet)",
                               {"model": f"{manifest['name']}@{manifest['version']}"})

@@ -1,0 +1,169 @@
+"""Causal-engine benchmark on real data: profile build time, annotation cost, and whether verdicts are informative.
+
+Run ``.venv/bin/python tests/benchmarks/causal.py`` (``--data`` points at the folder holding the real files,
+default ``/work/shared/data``; see its PROVENANCE.md). Figures printed:
+
+1. build time of the causal profile of AKT1/2/3 (Papyrus kinase200 means plus the 183 flagged records: 4,683
+   rows; context ``gene``; mechanism hint ``allosteric`` when the record carries the aminocyclobutyl-phenyl motif
+   or the curated allosteric-series label, else ``atp_site_presumed``), with the model's default spec;
+2. for each real dataset (PIK3CA IC50 records with ``assay_chembl_id`` as context and mechanisms discovered;
+   the AKT set above with its mechanism hints), on a balanced scaffold split: a model is trained on the training
+   part (its applicability-domain threshold calibrated on an inner scaffold split, as the trainer does), the
+   profile is built on the training part only, the held-out molecules are annotated, and the absolute error is
+   tabulated per verdict, with the annotation cost per molecule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+FEATURIZER = {"name": "morgan_counts", "params": {"radius": 2, "n_bits": 2048}}
+ESTIMATOR = {"name": "random_forest", "params": {}}
+MODEL = {"featurizer": FEATURIZER, "estimator": ESTIMATOR, "seed": 0}
+ALLOSTERIC_GUESSES = {"akt_allosteric_series", "ph_domain_lipid_like"}
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def akt_rows(data: Path) -> list[dict[str, str]]:
+    rows = []
+    for r in _read(data / "akt_papyrus_kinase200_nonallosteric_meanpchembl.csv"):
+        allosteric = r["aminocyclobutylphenyl_motif"] == "True"
+        rows.append({"id": r["InChIKey"] + "_" + r["gene"], "canonical_smiles": r["SMILES"],
+                     "pactivity": r["pchembl_value_Mean"], "gene": r["gene"],
+                     "mechanism": "allosteric" if allosteric else "atp_site_presumed"})
+    for r in _read(data / "akt_papyrus_allosteric_flagged_records.csv"):
+        allosteric = r["aminocyclobutylphenyl_motif"] == "True" or r["curated_mechanism_guess"] in ALLOSTERIC_GUESSES
+        rows.append({"id": r["Activity_ID"], "canonical_smiles": r["SMILES"], "pactivity": r["pchembl_value_Mean"],
+                     "gene": r["gene"], "mechanism": "allosteric" if allosteric else "atp_site_presumed"})
+    return rows
+
+
+def pik3ca_rows(data: Path) -> list[dict[str, str]]:
+    return [{"id": f"{r['compound_chembl_id']}_{r['assay_chembl_id']}", "canonical_smiles": r["canonical_smiles"],
+             "pactivity": r["pchembl_value"], "assay_chembl_id": r["assay_chembl_id"]}
+            for r in _read(data / "pik3ca_CHEMBL4005-1_IC50_chembl32.csv")]
+
+
+def featurized(rows: list[dict[str, str]]) -> tuple[list[dict], list[dict], np.ndarray]:
+    from services.featurizer.logic import featurize_molecule, make_featurizer
+    from services.predictor.training import dense_matrix
+
+    featurizer = make_featurizer(FEATURIZER)
+    molecules = [featurize_molecule({"id": r["id"], "smiles": r["canonical_smiles"]}, featurizer) for r in rows]
+    keep = [i for i, m in enumerate(molecules) if m["error"] is None]
+    rows, molecules = [rows[i] for i in keep], [molecules[i] for i in keep]
+    return rows, molecules, dense_matrix([m["features"] for m in molecules], featurizer.n_features)
+
+
+def domain_threshold(molecules: list[dict], x: np.ndarray, y: np.ndarray) -> float:
+    """As the trainer does: an inner scaffold split calibrates where the model stops beating the mean."""
+    from services.predictor.estimators import make_estimator
+    from services.predictor.training import scaffold_split
+    from shared.applicability import NearestNeighbourIndex, calibrate_threshold, pack_fingerprints
+
+    inner_train, inner_test = scaffold_split([m["canonical_smiles"] for m in molecules], seed=1)
+    model, _ = make_estimator(ESTIMATOR, 0)
+    model.fit(x[inner_train], y[inner_train])
+    errors = np.abs(model.predict(x[inner_test]) - y[inner_test])
+    index = NearestNeighbourIndex(pack_fingerprints([molecules[i]["ad_bits"] for i in inner_train]))
+    similarity = np.array([index.max_similarity(molecules[i]["ad_bits"]) for i in inner_test])
+    baseline = float(np.sqrt(np.mean((y[inner_test] - y[inner_train].mean()) ** 2)))
+    return calibrate_threshold(similarity, errors, baseline)
+
+
+def evaluate(
+    rows: list[dict[str, str]], context: list[str], mechanism: str | None
+) -> tuple[list[dict], np.ndarray, dict, float, dict]:
+    """Held-out annotated molecules, their absolute errors, the profile, ms per molecule, held-out metrics."""
+    from services.causal.evidence import CausalContext, compile_profile
+    from services.causal.logic import annotate_molecules
+    from services.causal.profile import build_profile
+    from services.predictor.estimators import make_estimator
+    from services.predictor.training import regression_metrics, scaffold_split
+    from shared.applicability import NearestNeighbourIndex, pack_fingerprints
+
+    rows, molecules, x = featurized(rows)
+    y = np.array([float(r["pactivity"]) for r in rows])
+    train, test = scaffold_split([m["canonical_smiles"] for m in molecules], seed=0)
+    model, _ = make_estimator(ESTIMATOR, 0)
+    model.fit(x[train], y[train])
+    threshold = domain_threshold([molecules[i] for i in train], x[train], y[train])
+    profile = build_profile([rows[i] for i in train], context, mechanism, MODEL, seed=0)
+    model.set_params(n_jobs=1)  # as the predictor loader serves it
+    held_out = [dict(molecules[i]) for i in test]
+    for molecule, value in zip(held_out, model.predict(x[test]), strict=True):
+        molecule["prediction"] = {"value": round(float(value), 4), "unit": "pActivity", "interval": None}
+    index = NearestNeighbourIndex(pack_fingerprints([molecules[i]["ad_bits"] for i in train]))
+    causal = CausalContext(compile_profile(profile), model, FEATURIZER, 2048)
+    started = time.perf_counter()
+    for start in range(0, len(held_out), 500):  # chunks as the pipeline sends them
+        annotate_molecules(held_out[start:start + 500], index, threshold, causal)
+    per_molecule_ms = (time.perf_counter() - started) / len(held_out) * 1000
+
+    predicted = np.array([m["prediction"]["value"] for m in held_out])
+    return held_out, np.abs(predicted - y[test]), profile, per_molecule_ms, regression_metrics(y[test], predicted)
+
+
+def verdict_table(name: str, rows: list[dict[str, str]], context: list[str], mechanism: str | None) -> None:
+    held_out, errors, profile, per_molecule_ms, metrics = evaluate(rows, context, mechanism)
+    verdicts = np.array([m["causal_validity"]["verdict"] for m in held_out])
+    n_train = profile["dataset"]["rows_used"]
+    print(f"\n== {name}: {n_train} train / {len(held_out)} held-out (scaffold split), held-out RMSE "
+          f"{metrics['rmse']:.3f}, MAE {metrics['mae']:.3f}; profile built in "
+          f"{profile['build']['seconds']:.1f}s; {profile['effect_counts']}; mechanisms "
+          f"{[(m['id'], m['label'][:40], m['size'], m['focus']) for m in profile['mechanisms']['items']]}")
+    print(f"   annotation: {per_molecule_ms:.2f} ms per molecule (AD + mechanism + evidence + verdict)")
+    print(f"   {'verdict':<12} {'n':>5} {'MAE':>7} {'median':>7} {'RMSE':>7}")
+    for verdict in ("supported", "caution", "unsupported", "unknown"):
+        chosen = errors[verdicts == verdict]
+        if len(chosen):
+            print(f"   {verdict:<12} {len(chosen):>5} {chosen.mean():7.3f} {np.median(chosen):7.3f} "
+                  f"{np.sqrt(np.mean(chosen ** 2)):7.3f}")
+    in_domain = np.array([m["causal_validity"]["applicability_domain"]["in_domain"] for m in held_out])
+    for label, mask in (("in domain", in_domain), ("out of domain", ~in_domain)):
+        if mask.any():
+            print(f"   {label:<12} {mask.sum():>5} {errors[mask].mean():7.3f} {np.median(errors[mask]):7.3f}")
+
+
+def build_time(rows: list[dict[str, str]]) -> dict[str, Any]:
+    from services.causal.profile import build_profile
+
+    started = time.perf_counter()
+    profile = build_profile(rows, ["gene"], "mechanism", MODEL, seed=0)
+    print(f"== profile build, AKT {len(rows)} rows (context gene, mechanism hints), model {ESTIMATOR['name']}: "
+          f"{time.perf_counter() - started:.1f}s; steps {profile['build']['steps']}; "
+          f"{len(profile['treatments'])} treatments, {profile['effect_counts']}")
+    return profile
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    parser.add_argument("--skip-build", action="store_true", help="only the verdict tables")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    akt = akt_rows(args.data)
+    if not args.skip_build:
+        build_time(akt)
+    verdict_table("PIK3CA (context assay_chembl_id, mechanisms discovered)", pik3ca_rows(args.data),
+                  ["assay_chembl_id"], None)
+    verdict_table("AKT (context gene, mechanism hints)", akt, ["gene"], "mechanism")
+
+
+if __name__ == "__main__":
+    main()
