@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def dataset(gateway) -> dict:
     response = upload(gateway, lab_csv(), MAPPING)
-    assert response.status_code == 201, response.text
+    assert response.status_code in (200, 201), response.text  # 200: another module already uploaded these bytes
     return response.json()
 
 
