@@ -115,3 +115,11 @@ def test_training_rejects_unknown_components_and_datasets(gateway, dataset) -> N
     assert "random_forest" in response.json()["error"]["details"]["known_estimators"]
     response = requests.post(gateway.url("/v1/models"), json={"name": "x", "dataset_id": "ds_nothere"}, timeout=10)
     assert response.status_code == 404 and response.json()["error"]["code"] == "dataset_not_found"
+
+
+def test_a_new_upload_is_created_then_found(gateway) -> None:
+    content = lab_csv(n_assays=2)  # bytes no other test uploads
+    first = upload(gateway, content, MAPPING)
+    assert first.status_code == 201, first.text
+    second = upload(gateway, content, MAPPING)
+    assert second.status_code == 200 and second.json()["dataset_id"] == first.json()["dataset_id"]
