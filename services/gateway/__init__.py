@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import importlib
 import logging
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 from flask import Flask, Response, jsonify
 
+from services.gateway.context import EXTENSION, GatewayContext
 from shared.celery_app import configure_celery
-from shared.config import Settings, get_settings
-from shared.jobs import JobStore, get_job_store
+from shared.config import get_settings
+from shared.jobs import get_job_store
 from shared.model_store import ModelStore
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class GatewayContext:
-    settings: Settings
-    job_store: JobStore
-    model_store: ModelStore
 
 
 def package_version() -> str:
@@ -41,7 +34,7 @@ def create_app() -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.json.sort_keys = False
     configure_celery(settings)
-    app.extensions["causalmol"] = GatewayContext(settings, get_job_store(), ModelStore(settings.models_dir))
+    app.extensions[EXTENSION] = GatewayContext(settings, get_job_store(), ModelStore(settings.models_dir))
     errors.register_error_handlers(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(registry_api.bp)

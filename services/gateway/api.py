@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 
 from services.gateway import service
+from services.gateway.context import gateway_context
 from services.gateway.schemas import JobAcceptedSchema, JobSchema, PredictionRequestSchema
 from services.gateway.uploads import mapping_field, molecules_from_upload, upload_format
 from shared.errors import InvalidJson, InvalidRequest, UnsupportedMediaType
@@ -40,7 +41,7 @@ def prediction_body() -> dict[str, Any]:
 
 def job_answer(record: dict[str, Any], wait: float) -> tuple[Response, int]:
     """200 with the whole job if it finished within ``wait`` seconds, else 202 with where to look."""
-    store = current_app.extensions["causalmol"].job_store
+    store = gateway_context().job_store
     finished = service.wait_for_job(store, record["job_id"], wait)
     if finished is not None:
         return jsonify(_job.dump(finished)), 200
@@ -52,20 +53,20 @@ def job_answer(record: dict[str, Any], wait: float) -> tuple[Response, int]:
 @bp.post("/predictions")
 def create_prediction() -> tuple[Response, int]:
     data = _prediction_request.load(prediction_body())
-    ext = current_app.extensions["causalmol"]
+    ext = gateway_context()
     return job_answer(service.submit_prediction(data, ext.settings, ext.job_store, ext.model_store), data["wait"])
 
 
 @bp.get("/jobs/<job_id>")
 def read_job(job_id: str) -> tuple[Response, int]:
-    job = service.get_job(current_app.extensions["causalmol"].job_store, job_id)
+    job = service.get_job(gateway_context().job_store, job_id)
     return jsonify(_job.dump(job)), 200
 
 
 @bp.get("/jobs/<job_id>/results")
 def read_results(job_id: str) -> Response:
     file_format = request.args.get("format", "json")
-    body, mimetype = service.export_results(current_app.extensions["causalmol"].job_store, job_id, file_format)
+    body, mimetype = service.export_results(gateway_context().job_store, job_id, file_format)
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{job_id}.{file_format}"'
     return response

@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
+from services.gateway.context import gateway_context
 from services.gateway.errors import error_response
 from shared.celery_app import celery_app
 from shared.config import QUEUES
@@ -33,7 +34,7 @@ def healthz() -> tuple[Response, int]:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    ext = current_app.extensions["causalmol"]
+    ext = gateway_context()
     broker_ok = ext.job_store.ping()
     consumed = consumed_queues(ext.settings.embedded) if broker_ok else set()
     checks = {"broker": broker_ok, **{f"queue:{q}": q in consumed for q in QUEUES},

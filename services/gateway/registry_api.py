@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 
 from services.gateway import registry_service as registry
 from services.gateway import service
 from services.gateway.api import job_answer, json_body
+from services.gateway.context import gateway_context
 from services.gateway.registry_schemas import CausalEffectRequestSchema, TrainingRequestSchema
 from services.gateway.uploads import mapping_field, upload_format
 from shared.datasets import read_meta
@@ -17,16 +18,12 @@ _training = TrainingRequestSchema()
 _effect = CausalEffectRequestSchema()
 
 
-def _ext():  # noqa: ANN202  (the GatewayContext; typed where it is defined)
-    return current_app.extensions["causalmol"]
-
-
 @bp.post("/datasets")
 def create_dataset() -> tuple[Response, int]:
     upload = request.files.get("file")
     if upload is None:
         raise InvalidRequest("send the dataset as a multipart 'file' field", {"fields": {"file": ["required"]}})
-    ext = _ext()
+    ext = gateway_context()
     file_format = upload_format(upload, request.form.get("format"))
     wait = float(request.form.get("wait", 0) or 0)
     dataset_id, meta, job = registry.submit_dataset(
@@ -48,38 +45,38 @@ def create_dataset() -> tuple[Response, int]:
 
 @bp.get("/datasets/<dataset_id>")
 def read_dataset(dataset_id: str) -> tuple[Response, int]:
-    return jsonify(read_meta(_ext().settings.datasets_dir, dataset_id)), 200
+    return jsonify(read_meta(gateway_context().settings.datasets_dir, dataset_id)), 200
 
 
 @bp.post("/models")
 def create_model() -> tuple[Response, int]:
     data = _training.load(json_body())
-    ext = _ext()
+    ext = gateway_context()
     return job_answer(registry.submit_training(data, ext.settings, ext.job_store), data["wait"])
 
 
 @bp.get("/models")
 def list_models() -> tuple[Response, int]:
-    return jsonify({"models": registry.list_models(_ext().model_store)}), 200
+    return jsonify({"models": registry.list_models(gateway_context().model_store)}), 200
 
 
 @bp.get("/models/<ref>")
 def read_model(ref: str) -> tuple[Response, int]:
-    return jsonify(registry.model_card(_ext().model_store, ref)), 200
+    return jsonify(registry.model_card(gateway_context().model_store, ref)), 200
 
 
 @bp.delete("/models/<ref>")
 def retire_model(ref: str) -> tuple[Response, int]:
-    return jsonify(registry.retire_model(_ext().model_store, ref)), 200
+    return jsonify(registry.retire_model(gateway_context().model_store, ref)), 200
 
 
 @bp.get("/models/<ref>/causal")
 def read_causal_profile(ref: str) -> tuple[Response, int]:
-    return jsonify(registry.causal_profile(_ext().model_store, ref)), 200
+    return jsonify(registry.causal_profile(gateway_context().model_store, ref)), 200
 
 
 @bp.post("/causal/effects")
 def create_causal_effect() -> tuple[Response, int]:
     data = _effect.load(json_body())
-    ext = _ext()
+    ext = gateway_context()
     return job_answer(registry.submit_causal_effect(data, ext.settings, ext.job_store), data["wait"])
