@@ -123,3 +123,24 @@ def test_a_new_upload_is_created_then_found(gateway) -> None:
     assert first.status_code == 201, first.text
     second = upload(gateway, content, MAPPING)
     assert second.status_code == 200 and second.json()["dataset_id"] == first.json()["dataset_id"]
+
+
+def test_predictions_from_an_sdf_upload(gateway) -> None:
+    from rdkit import Chem  # the test, not the gateway, draws the molecules
+
+    mol = Chem.MolFromSmiles("Nc1ncnc2[nH]ccc12")
+    mol.SetProp("_Name", "adenine-like")
+    mol.SetProp("lab_id", "LAB-7")
+    good = Chem.MolToMolBlock(mol)
+    props = ">  <lab_id>\nLAB-7\n\n"
+    broken = "broken\n  nothing\n\n  1  0  0  0  0  0  0  0  0  0999 V2000\nM  END\n>  <lab_id>\nLAB-8\n\n"
+    content = f"{good}{props}$$$$\n{broken}$$$$\n".encode()
+    response = requests.post(
+        gateway.url("/v1/predictions"), timeout=40, files={"file": ("batch.sdf", content, "chemical/x-mdl-sdfile")},
+        data={"model": "akt1", "wait": "20", "mapping": json.dumps({"id": "lab_id"})},
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["id"] for r in results] == ["LAB-7", "LAB-8"]
+    assert results[0]["canonical_smiles"] == "Nc1ncnc2[nH]ccc12" and results[0]["prediction"] is not None
+    assert results[1]["error"]["code"] == "invalid_structure" and results[1]["prediction"] is None
