@@ -7,46 +7,99 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from services.gateway.registry_schemas import CausalEffectRequestSchema, JobLinkSchema, TrainingRequestSchema
 from services.gateway.schemas import ErrorSchema, JobAcceptedSchema, JobSchema, PredictionRequestSchema
+from shared.schemas import CausalEffectSchema
 
 ERROR_CODES = {
-    "400": "validation_error or invalid_json: the body does not match the schema (field messages in details)",
-    "404": "job_not_found or model_not_found",
+    "400": "validation_error or invalid_json: the request does not match the schema (field messages in details)",
+    "404": "job_not_found, model_not_found, dataset_not_found or profile_not_found",
+    "409": "job_not_finished",
     "410": "model_retired",
     "413": "payload_too_large",
     "415": "unsupported_media_type: the body is not JSON",
-    "503": "broker_unavailable: nothing was queued",
+    "503": "broker_unavailable: nothing was queued (or export_not_ready)",
 }
+SCHEMAS = {
+    "PredictionRequest": PredictionRequestSchema, "Job": JobSchema, "JobAccepted": JobAcceptedSchema,
+    "Error": ErrorSchema, "TrainingRequest": TrainingRequestSchema, "CausalEffectRequest": CausalEffectRequestSchema,
+    "CausalEffect": CausalEffectSchema, "DatasetJob": JobLinkSchema,
+}
+UPLOAD_FORM = {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+    "file": {"type": "string", "format": "binary", "description": "*.csv or *.sdf"},
+    "mapping": {"type": "string", "description": "JSON column mapping (see the README)"},
+    "format": {"type": "string", "enum": ["csv", "sdf"]},
+    "model": {"type": "string"},
+    "wait": {"type": "number", "minimum": 0, "maximum": 30},
+}}}}
+DOCUMENT = {"description": "A JSON document (see the README)", "content": {"application/json": {"schema": {
+    "type": "object"}}}}
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 def _errors(*statuses: str) -> dict[str, Any]:
-    return {s: {"description": ERROR_CODES[s], "content": {"application/json": {"schema": "Error"}}}
-            for s in statuses}
+    return {s: _json("Error", ERROR_CODES[s]) for s in statuses}
+
+
+def _path_param(name: str) -> list[dict[str, Any]]:
+    return [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}]
+
+
+def _job_started(summary: str, request: dict[str, Any], *errors: str) -> dict[str, Any]:
+    return {"summary": summary, "requestBody": {"required": True, "content": request}, "responses": {
+        "200": _json("Job", "Finished within `wait`"), "202": _json("JobAccepted", "Queued"), **_errors(*errors)}}
 
 
 def build_spec(version: str) -> dict[str, Any]:
     spec = APISpec(title="causalmol", version=version, openapi_version="3.0.3", plugins=[MarshmallowPlugin()])
-    for name, schema in [("PredictionRequest", PredictionRequestSchema), ("Job", JobSchema),
-                         ("JobAccepted", JobAcceptedSchema), ("Error", ErrorSchema)]:
+    for name, schema in SCHEMAS.items():
         spec.components.schema(name, schema=schema)
-    spec.path(path="/v1/predictions", operations={"post": {
-        "summary": "Predict activity with causal-validity annotations (an async job)",
-        "requestBody": {"required": True, "content": {"application/json": {"schema": "PredictionRequest"}}},
-        "responses": {
-            "200": {"description": "Finished within `wait`", "content": {"application/json": {"schema": "Job"}}},
-            "202": {"description": "Queued", "content": {"application/json": {"schema": "JobAccepted"}}},
-            **_errors("400", "404", "410", "413", "415", "503"),
+    paths: dict[str, dict[str, Any]] = {
+        "/v1/predictions": {"post": _job_started(
+            "Predict activity with causal-validity annotations (an async job); JSON, or a CSV/SDF upload",
+            {"application/json": {"schema": "PredictionRequest"}, **UPLOAD_FORM},
+            "400", "404", "410", "413", "415", "503")},
+        "/v1/jobs/{job_id}": {"get": {
+            "summary": "A job's status, progress and (once succeeded) its results in input order",
+            "parameters": _path_param("job_id"),
+            "responses": {"200": _json("Job", "The job"), **_errors("404", "503")}}},
+        "/v1/jobs/{job_id}/results": {"get": {
+            "summary": "A succeeded prediction job's results as json, csv or sdf, caller ids preserved",
+            "parameters": [*_path_param("job_id"), {"name": "format", "in": "query",
+                                                    "schema": {"type": "string", "enum": ["json", "csv", "sdf"]}}],
+            "responses": {"200": {"description": "The results file"}, **_errors("400", "404", "409", "503")}}},
+        "/v1/datasets": {"post": {
+            "summary": "Upload a CSV or SDF with a column mapping: validated, standardized, immutable",
+            "requestBody": {"required": True, "content": UPLOAD_FORM},
+            "responses": {"200": DOCUMENT, "201": DOCUMENT, "202": _json("DatasetJob", "Ingesting"),
+                          **_errors("400", "413", "503")}}},
+        "/v1/datasets/{dataset_id}": {"get": {"summary": "A dataset's metadata and validation report",
+                                              "parameters": _path_param("dataset_id"),
+                                              "responses": {"200": DOCUMENT, **_errors("404")}}},
+        "/v1/models": {
+            "get": {"summary": "Models and their versions", "responses": {"200": DOCUMENT}},
+            "post": _job_started("Train a new version of a model on a dataset",
+                                 {"application/json": {"schema": "TrainingRequest"}}, "400", "404", "415", "503"),
         },
-    }})
-    spec.path(path="/v1/jobs/{job_id}", operations={"get": {
-        "summary": "A job's status, progress and (once succeeded) its results in input order",
-        "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "The job", "content": {"application/json": {"schema": "Job"}}},
-                      **_errors("404", "503")},
-    }})
-    spec.path(path="/healthz", operations={"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}})
-    spec.path(path="/readyz", operations={"get": {
-        "summary": "Readiness: broker reachable and a live worker on each queue",
-        "responses": {"200": {"description": "ready"}, "503": {"description": "not_ready, with the failing checks"}},
-    }})
+        "/v1/models/{ref}": {
+            "get": {"summary": "The model card of name (newest) or name@version", "parameters": _path_param("ref"),
+                    "responses": {"200": DOCUMENT, **_errors("404")}},
+            "delete": {"summary": "Retire name@version: it stays listed, predicting with it answers 410",
+                       "parameters": _path_param("ref"), "responses": {"200": DOCUMENT, **_errors("400", "404")}},
+        },
+        "/v1/models/{ref}/causal": {"get": {"summary": "The version's causal profile", "parameters": _path_param("ref"),
+                                            "responses": {"200": DOCUMENT, **_errors("404")}}},
+        "/v1/causal/effects": {"post": _job_started(
+            "Ask a causal-effect question of a dataset; the job's result is a CausalEffect",
+            {"application/json": {"schema": "CausalEffectRequest"}}, "400", "404", "415", "503")},
+        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
+        "/readyz": {"get": {"summary": "Readiness: broker, a live worker on each queue, a model in the store",
+                            "responses": {"200": {"description": "ready"},
+                                          "503": _json("Error", "not_ready, with the failing checks")}}},
+    }
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
     return spec.to_dict()
