@@ -6,6 +6,18 @@ the result as the version's ``causal_profile.json`` sidecar. The profile is JSON
 featurize (the model's featurizer), mine treatments (``treatments.py``), find mechanisms (``mechanisms.py``), one
 effect per treatment with the shared machinery of ``effects.py`` (DoWhy, 10 refuter simulations each), and the
 focus cross-validation (``focus.py``).
+
+Adjustment set per treatment. Every treatment is adjusted for the context columns and the mechanism, except
+when the mechanism is (nearly) *determined by* the treatment: the substructure and one mechanism m nearly
+coincide, i.e. at least ``DEFINITIONAL_SHARE`` (80%) of the molecules with the substructure are in m, at least
+80% of m's molecules have it, and at most 20% of the molecules without it are in m (a substructure shared by
+most molecules of a dominant mechanism does not count: its absence would not tell the mechanism). Such a
+mechanism is a descendant of the treatment (a label read off the structure, e.g. "allosteric" = carries the
+aminocyclobutyl-phenyl motif, or a series found by clustering fingerprints that contain the substructure), not a
+common cause of it: adjusting for it would block the very path treatment -> mechanism -> pActivity whose effect
+is asked for (a mediator, or a definitional variable, is never a valid backdoor adjuster). For that treatment
+the mechanism is dropped from the adjustment set (the context columns stay), and the effect says so
+(``adjusted_for``, and a reason).
 """
 
 from __future__ import annotations
@@ -40,6 +52,31 @@ PROFILE_VERSION = 1
 PROFILE_RULES = EffectRules(num_simulations=10)  # fewer simulations than a single question: 40 treatments
 MAX_STRATA_STORED = 20
 MECHANISM_CONFOUNDER = "mechanism"
+DEFINITIONAL_SHARE = 0.8
+ADJUSTMENT_RULE = (
+    f"adjust for the context columns and the mechanism; drop the mechanism for a substructure that (nearly) "
+    f"determines it (at least {DEFINITIONAL_SHARE:.0%} of the molecules with the substructure are in one "
+    f"mechanism, at least {DEFINITIONAL_SHARE:.0%} of that mechanism's molecules have it, and at most "
+    f"{1 - DEFINITIONAL_SHARE:.0%} of the molecules without it are in that mechanism): a descendant of the "
+    "treatment (mediator, or a label defined by the structure) is not a backdoor adjuster"
+)
+
+
+def determined_mechanism(t: np.ndarray, ids: np.ndarray, labels: list[str]) -> str | None:
+    """Why the mechanism is (nearly) determined by the treatment ``t``, or None when it is a proper adjuster."""
+    treated = ids[t.astype(bool)]
+    if len(treated) == 0 or len(labels) < 2:
+        return None
+    m = int(np.bincount(treated).argmax())
+    precision = float(np.mean(treated == m))  # share of the molecules with it that are in m
+    recall = float(np.mean(t[ids == m]))  # share of m's molecules that have it
+    untreated = ids[~t.astype(bool)]
+    leak = float(np.mean(untreated == m)) if len(untreated) else 0.0  # share of the rest that is in m anyway
+    if precision >= DEFINITIONAL_SHARE and recall >= DEFINITIONAL_SHARE and leak <= 1 - DEFINITIONAL_SHARE:
+        return (f"the mechanism is not adjusted for: it is determined by the substructure ({precision:.0%} of the "
+                f"molecules with it are {labels[m]}, {recall:.0%} of {labels[m]} have it, {leak:.0%} of the others "
+                "are), a descendant of the treatment, not a confounder")
+    return None
 
 
 def _featurized(rows: list[dict[str, str]], featurizer_spec: dict[str, Any]) -> tuple[list[dict], list[dict], Any]:
@@ -87,13 +124,22 @@ def build_profile(
     confounders = {c: [r.get(c) or "" for r in rows] for c in context_columns if c != MECHANISM_CONFOUNDER}
     confounders[MECHANISM_CONFOUNDER] = [mechanism_section["items"][i]["id"] for i in ids]
     ctx = prepare_context(y, confounders, seed, PROFILE_RULES)
+    without_mechanism = None  # the context columns alone, built when a treatment determines the mechanism
+    labels_of = [item["label"] for item in mechanism_section["items"]]
     effects = []
     for j, treatment in enumerate(treatments):
-        answer, reasons = estimate_treatment(ctx, presence[:, j], list(ESTIMATORS), list(REFUTERS), False)
+        use, note = ctx, determined_mechanism(presence[:, j], ids, labels_of)
+        if note is not None:
+            if without_mechanism is None:
+                context_only = {c: v for c, v in confounders.items() if c != MECHANISM_CONFOUNDER}
+                without_mechanism = prepare_context(y, context_only, seed, PROFILE_RULES)
+            use = without_mechanism
+        answer, reasons = estimate_treatment(use, presence[:, j], list(ESTIMATORS), list(REFUTERS), False)
         del answer["graph"]  # the same for every treatment: stored once under "confounders"
         answer["per_stratum"] = answer["per_stratum"][:MAX_STRATA_STORED]
         effects.append({"treatment": treatment.id, "smarts": treatment.smarts, "status": answer.pop("verdict"),
-                        "reasons": reasons, **answer})
+                        "reasons": ([note] if note else []) + reasons, "adjusted_for": use.confounding.columns,
+                        **answer})
     lap("effects")
 
     focus_section = focus.focus_section(x, y, ids, model["estimator"], int(model.get("seed", seed)))
@@ -114,6 +160,7 @@ def build_profile(
             "treatments": asdict(TreatmentRules()),
             "effects": PROFILE_RULES.describe(),
             "effect_status": status_rules(PROFILE_RULES),
+            "adjustment": ADJUSTMENT_RULE,
             "mechanisms": mechanisms.METHOD,
             "focus": focus_section["method"],
             "verdict": verdict_rules(),

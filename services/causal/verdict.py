@@ -18,6 +18,11 @@ checks.
    - *confounded*: it is explained by which assay or series the compounds were measured in;
    - *not estimable*: it was never seen apart from its assay or series.
 
+   The mechanism is adjusted for as a confounder, except for a substructure that (nearly) coincides with one
+   mechanism: such a label is read off the structure, a descendant of the substructure rather than a common
+   cause, and adjusting for it would remove the very effect asked for (see ``profile.py``, rule
+   ``rules.adjustment``). That substructure's effect is judged with the context columns alone.
+
 The verdicts, first that applies:
 
 - **unsupported**: more than half of what the prediction relies on (weighted by |contribution|) is on

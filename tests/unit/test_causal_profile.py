@@ -60,7 +60,8 @@ def test_profile_is_json_with_every_section(profile):
     assert json.loads(json.dumps(profile)) == profile
     assert profile["status"] == "ready"
     assert profile["dataset"]["rows_used"] == 200  # the unparsable training row is left out
-    assert {"treatments", "effects", "effect_status", "mechanisms", "focus", "verdict"} <= set(profile["rules"])
+    assert {"treatments", "effects", "effect_status", "adjustment", "mechanisms", "focus", "verdict"} <= set(
+        profile["rules"])
     assert len(profile["rules"]["effect_status"]) == 3
 
 
@@ -70,6 +71,10 @@ def test_every_treatment_has_one_effect_with_a_status(profile):
         assert effect["status"] in ("supported", "confounded", "not_estimable")
         assert effect["status"] == "supported" or effect["reasons"]  # a demotion always says why
     assert sum(profile["effect_counts"].values()) == len(profile["effects"])
+    for effect in profile["effects"]:  # the mechanism is adjusted for unless the substructure determines it
+        dropped = "mechanism" not in effect["adjusted_for"]
+        assert effect["adjusted_for"][0] == "assay"
+        assert dropped == any("mechanism is not adjusted for" in r for r in effect["reasons"])
 
 
 def test_confounders_are_the_context_and_the_mechanism(profile):
