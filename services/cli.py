@@ -61,9 +61,14 @@ def run_build_reference(args: argparse.Namespace) -> int:
         print(f"{args.name}@{store.versions(args.name)[-1]} already exists; nothing to do")
         return 0
     manifest = build_reference(store, args.name, args.limit)
+    if not args.skip_profile:
+        from services.causal.attach import attach_profile
+
+        manifest["causal_profile"] = attach_profile(store, get_settings().datasets_dir, manifest)
     print(json.dumps({"model": f"{manifest['name']}@{manifest['version']}", "held_out": manifest["metrics"]["held_out"],
                       "interval": manifest["interval"], "applicability_domain": manifest["applicability_domain"],
-                      "training_seconds": manifest["training_seconds"]}, indent=2))
+                      "training_seconds": manifest["training_seconds"],
+                      "causal_profile": manifest.get("causal_profile", "skipped")}, indent=2))
     return 0
 
 
@@ -97,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--name", default="akt1", choices=REFERENCE_MODELS)
     build.add_argument("--limit", type=int, default=None, help="train on a sample of this many rows (tests)")
     build.add_argument("--if-missing", action="store_true", help="do nothing when a version exists")
+    build.add_argument("--skip-profile", action="store_true", help="do not build the causal profile (faster)")
     build.set_defaults(run=run_build_reference)
     models.add_parser("list", help="list models and versions").set_defaults(run=run_list_models)
     return parser

@@ -76,7 +76,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models dir with a small ``akt1`` trained by the real CLI on a sample of the bundled AKT1 data."""
     root = tmp_path_factory.mktemp("models")
     env = {**os.environ, "CAUSALMOL_MODELS_DIR": str(root), "CAUSALMOL_DATASETS_DIR": str(root.parent / "datasets")}
-    subprocess.run([*CAUSALMOL, "models", "build-reference", "--limit", str(SMALL_MODEL_ROWS)],
+    subprocess.run([*CAUSALMOL, "models", "build-reference", "--limit", str(SMALL_MODEL_ROWS), "--skip-profile"],
                    env=env, check=True, cwd=REPO, capture_output=True)
     return root
 

@@ -1,0 +1,36 @@
+"""Attach a causal profile to a written model version: the last step of every training, reference models too."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from services.causal.profile import build_profile
+from shared.datasets import MECHANISM_COLUMN, read_meta, read_rows
+from shared.model_store import CAUSAL_PROFILE_FILE, ModelStore
+
+logger = logging.getLogger(__name__)
+
+
+def attach_profile(models: ModelStore, datasets_dir: Path, manifest: dict[str, Any]) -> str:
+    """Build and store the version's profile once; its status. A failure is recorded in the profile, not raised:
+    the version is already written and serves, with verdict ``unknown`` until a profile exists."""
+    name, version = manifest["name"], manifest["version"]
+    existing = models.read_sidecar(name, version, CAUSAL_PROFILE_FILE)
+    if existing is not None and existing.get("status") != "failed":
+        return existing.get("status", "ready")
+    dataset_id = manifest["dataset"]["id"]
+    meta = read_meta(datasets_dir, dataset_id)
+    try:
+        profile = build_profile(
+            read_rows(datasets_dir, dataset_id), meta.get("context_columns") or [],
+            MECHANISM_COLUMN if meta.get("mechanism_column") else None,
+            {"featurizer": manifest["featurizer"], "estimator": manifest["estimator"], "seed": manifest["seed"]},
+            manifest["seed"],
+        )
+    except Exception as exc:  # the profile annotates the model; it is never a reason to lose the model
+        logger.exception("causal profile of %s@%s failed", name, version)
+        profile = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+    models.write_sidecar(name, version, CAUSAL_PROFILE_FILE, profile)
+    return profile.get("status", "ready")

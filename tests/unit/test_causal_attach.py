@@ -1,0 +1,46 @@
+"""attach_profile: built once per version, a failure recorded (never raised), the model kept serving."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.causal import attach
+from shared.model_store import CAUSAL_PROFILE_FILE, ModelStore
+
+MANIFEST = {"name": "m", "version": 1, "dataset": {"id": "ds_abc"}, "featurizer": {"name": "morgan_counts"},
+            "estimator": {"name": "knn"}, "seed": 3}
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch):
+    store = ModelStore(tmp_path / "models")
+    store.version_dir("m", 1).mkdir(parents=True)
+    monkeypatch.setattr(attach, "read_meta", lambda root, ds: {"context_columns": ["assay"], "mechanism_column": "x"})
+    monkeypatch.setattr(attach, "read_rows", lambda root, ds: [{"id": "1"}])
+    return store
+
+
+def test_builds_once_with_the_versions_spec(models, monkeypatch, tmp_path):
+    calls = []
+
+    def fake_build(rows, context, mechanism, model, seed):
+        calls.append((rows, context, mechanism, model, seed))
+        return {"status": "ready", "effects": []}
+
+    monkeypatch.setattr(attach, "build_profile", fake_build)
+    assert attach.attach_profile(models, tmp_path, MANIFEST) == "ready"
+    assert attach.attach_profile(models, tmp_path, MANIFEST) == "ready"  # a redelivered task builds nothing
+    assert calls == [([{"id": "1"}], ["assay"], "mechanism",
+                      {"featurizer": {"name": "morgan_counts"}, "estimator": {"name": "knn"}, "seed": 3}, 3)]
+    assert models.read_sidecar("m", 1, CAUSAL_PROFILE_FILE)["status"] == "ready"
+
+
+def test_a_failure_is_recorded_and_retried_next_time(models, monkeypatch, tmp_path):
+    def broken(*_):
+        raise ValueError("no overlap anywhere")
+
+    monkeypatch.setattr(attach, "build_profile", broken)
+    assert attach.attach_profile(models, tmp_path, MANIFEST) == "failed"
+    assert "no overlap anywhere" in models.read_sidecar("m", 1, CAUSAL_PROFILE_FILE)["error"]
+    monkeypatch.setattr(attach, "build_profile", lambda *_: {"status": "ready"})
+    assert attach.attach_profile(models, tmp_path, MANIFEST) == "ready"
