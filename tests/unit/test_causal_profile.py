@@ -25,7 +25,7 @@ from shared.schemas import VERDICTS, MoleculeResultSchema
 from tests.unit.conftest import TINY_ESTIMATOR, TINY_FEATURIZER, TINY_SEED
 
 PROFILE_KEYS = {"status", "version", "seed", "model", "dataset", "rules", "treatments", "confounders", "mechanisms",
-                "effects", "effect_counts", "focus", "build"}
+                "effects", "effect_counts", "focus", "coverage", "build"}
 
 
 def tiny_rows(tiny_model):
@@ -96,7 +96,8 @@ def test_mechanisms_are_discovered_with_focus_and_chemotypes(profile):
 def test_same_seed_same_profile(tiny_model, profile):
     again = build(tiny_rows(tiny_model))
     strip = [p | {"build": None} for p in (profile, again)]
-    assert strip[0] == strip[1]
+    for key in strip[0]:
+        assert strip[0][key] == strip[1][key], key
 
 
 def test_ablation_recomputes_the_model_features_exactly(tiny_model):
@@ -186,3 +187,16 @@ def test_a_profile_written_later_is_picked_up(tiny_env, tiny_model, loaded_tiny,
     assert annotate(loaded_tiny, [tiny_model.data.smiles[0]])[0]["causal_validity"]["verdict"] == "unknown"
     ModelStore(tmp_path).write_sidecar("tiny", 1, PROFILE_FILE, profile)
     assert annotate(loaded_tiny, [tiny_model.data.smiles[0]])[0]["causal_validity"]["mechanism"] is not None
+
+
+def test_profile_carries_the_coverage_level_and_serving_reads_it(profile):
+    coverage = profile["coverage"]
+    assert 0 <= coverage["well_covered_similarity"] <= 1
+    assert "isotonic" in profile["rules"]["coverage"]
+    assert sum(b["n"] for b in coverage["per_similarity"]) == profile["dataset"]["rows_used"]
+    assert "coverage" in profile["build"]["steps"]
+    summary = compile_profile(profile).summary()
+    assert summary["well_covered_similarity"] == coverage["well_covered_similarity"]
+    older = copy.deepcopy(profile)
+    del older["coverage"]
+    assert compile_profile(older).summary()["well_covered_similarity"] is None

@@ -110,3 +110,61 @@ def test_rules_are_published_with_their_numbers():
     rules = verdict_rules()
     assert rules["focus_threshold"] == FOCUS_THRESHOLD and len(rules["rule"]) == 4
     assert all(any(v in line for line in rules["rule"]) for v in ("unsupported", "caution", "supported", "unknown"))
+
+
+# --- coverage: supported also needs the nearest analogue at or above the profile's well_covered_similarity ---
+
+COVERED = {"status": "ready", "well_covered_similarity": 0.55}
+
+
+def covered_verdict(similarity, evidence, profile=COVERED, **kw):
+    domain = {"max_similarity": similarity, "in_domain": similarity >= 0.3, "threshold": 0.3}
+    result = judge(domain, profile, mechanism(**kw), evidence)
+    assert CausalValiditySchema().validate(result) == {}
+    return result
+
+
+def test_in_domain_but_below_the_well_covered_similarity_is_caution_and_says_why():
+    result = covered_verdict(0.42, SUPPORTED_MAIN)
+    assert result["verdict"] == "caution"
+    assert result["reasons"][0] == ("the model's nearest training analogue (Tanimoto 0.42) is less similar than "
+                                    "0.55, the level from which its cross-validated error was at or below its "
+                                    "average")
+    assert any("c1ccncc1" in r for r in result["reasons"])  # the causal reasons are still given
+
+
+def test_at_or_above_the_well_covered_similarity_is_supported_without_the_coverage_reason():
+    for similarity in (0.55, 0.9):
+        result = covered_verdict(similarity, SUPPORTED_MAIN)
+        assert result["verdict"] == "supported"
+        assert not any("nearest training analogue" in r for r in result["reasons"])
+
+
+def test_coverage_does_not_change_unsupported():
+    result = covered_verdict(0.42, MOSTLY_CONFOUNDED)
+    assert result["verdict"] == "unsupported"
+    assert not any("nearest training analogue" in r for r in result["reasons"])
+
+
+def test_out_of_domain_gives_the_domain_reason_not_the_coverage_one():
+    result = covered_verdict(0.1, SUPPORTED_MAIN)
+    assert result["verdict"] == "caution"
+    assert "outside the applicability domain" in result["reasons"][0]
+    assert not any("nearest training analogue" in r for r in result["reasons"])
+
+
+def test_below_coverage_and_unfocused_is_caution_with_both_reasons():
+    result = covered_verdict(0.42, SUPPORTED_MAIN, focus=0.5)
+    assert result["verdict"] == "caution"
+    assert "nearest training analogue" in result["reasons"][0]
+    assert any("below the 0.8 needed" in r for r in result["reasons"])
+
+
+def test_a_profile_without_the_level_skips_the_condition():
+    assert covered_verdict(0.42, SUPPORTED_MAIN, profile={"status": "ready"})["verdict"] == "supported"
+    assert covered_verdict(0.42, SUPPORTED_MAIN, profile=COVERED | {"well_covered_similarity": None})[
+        "verdict"] == "supported"
+
+
+def test_the_rule_in_words_mentions_coverage():
+    assert any("well_covered_similarity" in line and line.startswith("supported") for line in verdict_rules()["rule"])

@@ -63,7 +63,7 @@ def test_build_reference_records_its_source_and_recipe(reference_store):
     assert manifest["version"] == 1
     assert manifest["featurizer"] == REFERENCE_FEATURIZER
     assert manifest["estimator"]["name"] == REFERENCE_ESTIMATOR["name"]
-    assert manifest["estimator"]["params"]["n_estimators"] == 200
+    assert manifest["estimator"]["params"]["n_estimators"] == 100
     assert manifest["seed"] == 0
     assert sha256_of(AKT1_FILE) in json.dumps(manifest)  # the exact source file is traceable from the card
     assert manifest["dataset"]["rows_used"] == 60

@@ -221,7 +221,7 @@ def test_akt_reference_is_a_dataset_with_isoform_context_and_mechanism_hints(akt
     cv = manifest["metrics"]["cross_validation"]
     assert set(cv["per_context"]["gene"]) == {"AKT1", "AKT2", "AKT3"}
     assert {"allosteric", "atp_competitive_or_unknown"} <= set(cv["per_mechanism"])
-    assert manifest["estimator"]["params"]["n_estimators"] == 200  # the reference recipe
+    assert manifest["estimator"]["params"]["n_estimators"] == 100  # the reference recipe
 
 
 def test_unknown_reference(tmp_path):
