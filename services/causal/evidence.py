@@ -37,9 +37,11 @@ class ServingProfile:
     treatments: list[dict[str, Any]]  # smarts, pattern, adjusted_effect, status
     mechanisms: list[dict[str, Any]]  # id, label, focus
     assigner: Assigner
+    well_covered_similarity: float | None = None  # None: a profile built before the level existed
 
     def summary(self) -> dict[str, Any]:
-        return {"treatments": len(self.treatments), "mechanisms": [m["id"] for m in self.mechanisms]}
+        return {"treatments": len(self.treatments), "mechanisms": [m["id"] for m in self.mechanisms],
+                "well_covered_similarity": self.well_covered_similarity}
 
 
 @dataclass
@@ -63,7 +65,9 @@ def compile_profile(profile: dict[str, Any]) -> ServingProfile:
     ]
     items = profile["mechanisms"]["items"]
     mechanisms = [{"id": m["id"], "label": m["label"], "focus": m.get("focus")} for m in items]
-    return ServingProfile(treatments, mechanisms, Assigner(profile["mechanisms"]["assigner"]))
+    level = (profile.get("coverage") or {}).get("well_covered_similarity")
+    return ServingProfile(treatments, mechanisms, Assigner(profile["mechanisms"]["assigner"]),
+                          None if level is None else float(level))
 
 
 @lru_cache(maxsize=8)

@@ -57,15 +57,33 @@ def _rmse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean((a - b) ** 2)))
 
 
-def focus_section(
-    x: np.ndarray, y: np.ndarray, mechanism_ids: np.ndarray, estimator_spec: dict[str, Any], seed: int
-) -> dict[str, Any]:
+def cross_validated(
+    x: np.ndarray, y: np.ndarray, estimator_spec: dict[str, Any], seed: int, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded fold of each row, and the pooled model's out-of-fold prediction of it.
+
+    ``groups`` (one id per row, 0..k-1): rows of a group share a fold (the folds are drawn over the groups).
+    """
     spec = capped_spec(estimator_spec)
-    folds = np.empty(len(y), dtype=int)
-    for fold, (_, test) in enumerate(KFold(FOLDS, shuffle=True, random_state=seed).split(x)):
-        folds[test] = fold
-    everyone = np.arange(len(y))
-    pooled = _out_of_fold(x, y, everyone, folds, spec, seed)
+    if groups is None:
+        folds = np.empty(len(y), dtype=int)
+        for fold, (_, test) in enumerate(KFold(FOLDS, shuffle=True, random_state=seed).split(x)):
+            folds[test] = fold
+    else:
+        group_fold = np.empty(int(groups.max()) + 1, dtype=int)
+        for fold, (_, test) in enumerate(KFold(FOLDS, shuffle=True, random_state=seed).split(group_fold)):
+            group_fold[test] = fold
+        folds = group_fold[groups]
+    return folds, _out_of_fold(x, y, np.arange(len(y)), folds, spec, seed)
+
+
+def focus_section(
+    x: np.ndarray, y: np.ndarray, mechanism_ids: np.ndarray, estimator_spec: dict[str, Any], seed: int,
+    cv: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """``cv``: the (folds, pooled) of ``cross_validated`` with the same arguments, when already computed."""
+    spec = capped_spec(estimator_spec)
+    folds, pooled = cv if cv is not None else cross_validated(x, y, estimator_spec, seed)
     per_mechanism: dict[str, dict[str, Any]] = {}
     for m in range(int(mechanism_ids.max()) + 1):
         rows = np.flatnonzero(mechanism_ids == m)

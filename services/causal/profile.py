@@ -4,8 +4,9 @@
 the result as the version's ``causal_profile.json`` sidecar. The profile is JSON only and carries its own rules
 (``"rules"``), so what a verdict rests on can always be read back. Steps and what they cost on 5,000 rows:
 featurize (the model's featurizer), mine treatments (``treatments.py``), find mechanisms (``mechanisms.py``), one
-effect per treatment with the shared machinery of ``effects.py`` (DoWhy, 10 refuter simulations each), and the
-focus cross-validation (``focus.py``).
+effect per treatment with the shared machinery of ``effects.py`` (DoWhy, 10 refuter simulations each), the
+focus cross-validation (``focus.py``), and a second cross-validation (folds over distinct structures) whose
+out-of-fold errors give the similarity level from which the model knows the chemistry well (``coverage.py``).
 
 Adjustment set per treatment. Every treatment is adjusted for the context columns and the mechanism, except
 when the mechanism is (nearly) *determined by* the treatment: the substructure and one mechanism m nearly
@@ -34,7 +35,7 @@ import rdkit
 import sklearn
 from rdkit import Chem
 
-from services.causal import focus, mechanisms
+from services.causal import coverage, focus, mechanisms
 from services.causal.effects import EffectRules, estimate_treatment, prepare_context, status_rules
 from services.causal.estimators import ESTIMATORS
 from services.causal.refuters import REFUTERS
@@ -142,10 +143,16 @@ def build_profile(
                         **answer})
     lap("effects")
 
-    focus_section = focus.focus_section(x, y, ids, model["estimator"], int(model.get("seed", seed)))
+    model_seed = int(model.get("seed", seed))
+    folds, pooled = focus.cross_validated(x, y, model["estimator"], model_seed)
+    focus_section = focus.focus_section(x, y, ids, model["estimator"], model_seed, cv=(folds, pooled))
     for item in mechanism_section["items"]:
         item["focus"] = focus_section["per_mechanism"][item["id"]]["focus"]
     lap("focus")
+    ad_bits = [m["ad_bits"] for m in molecules]
+    folds, pooled = focus.cross_validated(x, y, model["estimator"], model_seed, coverage.structure_groups(ad_bits))
+    coverage_section = coverage.coverage_section(ad_bits, folds, np.abs(pooled - y))
+    lap("coverage")
 
     counts = {s: sum(e["status"] == s for e in effects) for s in ("supported", "confounded", "not_estimable")}
     logger.info("causal profile of %d rows in %.1fs: %s", len(rows), time.perf_counter() - started, counts)
@@ -163,6 +170,7 @@ def build_profile(
             "adjustment": ADJUSTMENT_RULE,
             "mechanisms": mechanisms.METHOD,
             "focus": focus_section["method"],
+            "coverage": coverage.COVERAGE_RULE,
             "verdict": verdict_rules(),
         },
         "treatments": [t.to_dict() for t in treatments],
@@ -177,6 +185,7 @@ def build_profile(
         "effects": effects,
         "effect_counts": counts,
         "focus": focus_section,
+        "coverage": coverage_section,
         "build": {
             "seconds": round(time.perf_counter() - started, 2),
             "steps": steps,

@@ -1,6 +1,6 @@
 """The documented rule that turns the evidence about one prediction into a verdict and plain-language reasons.
 
-The verdict answers one question: *can I lean on this predicted pActivity for this molecule?* It combines three
+The verdict answers one question: *can I lean on this predicted pActivity for this molecule?* It combines four
 checks.
 
 1. **Applicability domain.** Is some training molecule similar enough? The nearest training molecule's Tanimoto
@@ -23,16 +23,27 @@ checks.
    cause, and adjusting for it would remove the very effect asked for (see ``profile.py``, rule
    ``rules.adjustment``). That substructure's effect is judged with the context columns alone.
 
+4. **Coverage.** Does the model know this chemistry well? When the profile is built, a 3-fold cross-validation
+   (folds keep molecules with identical fingerprint bits together) gives each training molecule an out-of-fold
+   absolute error and its nearest-neighbour similarity to the other folds;
+   the error is fitted as a non-increasing (isotonic) function of that similarity, and the
+   *well-covered similarity* is the smallest similarity at which the fit is at or below the overall
+   out-of-fold MAE (``coverage.py``, rule ``rules.coverage``). It is calibrated on the training data only, and
+   it is usually stricter than the domain threshold: the domain asks "better than the mean?", coverage asks "at
+   least as good as the model usually is?".
+
 The verdicts, first that applies:
 
 - **unsupported**: more than half of what the prediction relies on (weighted by |contribution|) is on
   confounded substructures. The number leans on chemistry whose apparent effect is not causal. This holds
   inside or outside the domain.
-- **caution**: the molecule is outside the applicability domain; or the model's focus on its mechanism is below
-  0.8 or unknown; or the prediction relies on no profiled substructure; or the substructure it relies on most is
-  not supported (confounded or not estimable).
-- **supported**: inside the domain, focus at least 0.8, and the substructure the prediction relies on most has a
-  supported effect.
+- **caution**: the molecule is outside the applicability domain; or its nearest training analogue is less
+  similar than the well-covered similarity; or the model's focus on its mechanism is below 0.8 or unknown; or
+  the prediction relies on no profiled substructure; or the substructure it relies on most is not supported
+  (confounded or not estimable).
+- **supported**: inside the domain, nearest training analogue at least as similar as the well-covered
+  similarity, focus at least 0.8, and the substructure the prediction relies on most has a supported effect.
+  (A profile built before the well-covered similarity existed does not carry it: the condition is then skipped.)
 - **unknown**: inside the domain, but the model has no usable causal profile. Outside the domain it is caution.
 """
 
@@ -55,9 +66,12 @@ def verdict_rules() -> dict[str, Any]:
         "rule": [
             f"unsupported: more than {MAX_CONFOUNDED_SHARE:.0%} of the relied-on weight (|contribution| >= "
             f"{MIN_CONTRIBUTION}) is on confounded substructures, inside or outside the domain",
-            f"caution: outside the applicability domain; or focus below {FOCUS_THRESHOLD} or unknown; or no "
-            "relied-on substructure; or the most relied-on substructure is not supported",
-            f"supported: inside the domain, focus >= {FOCUS_THRESHOLD}, most relied-on substructure supported",
+            "caution: outside the applicability domain; or the nearest training analogue's Tanimoto is below the "
+            "profile's well_covered_similarity (from which the cross-validated error was at or below its average); "
+            f"or focus below {FOCUS_THRESHOLD} or unknown; or no relied-on substructure; or the most relied-on "
+            "substructure is not supported",
+            f"supported: inside the domain, nearest-analogue Tanimoto >= well_covered_similarity (skipped for a "
+            f"profile without it), focus >= {FOCUS_THRESHOLD}, most relied-on substructure supported",
             "unknown: inside the domain, no usable causal profile",
         ],
     }
@@ -73,7 +87,14 @@ def _describe(item: dict[str, Any]) -> str:
     return f"{item['substructure']} ({item['status'].replace('_', ' ')}{contribution}{effect})"
 
 
-def _causal(in_domain: bool, mechanism: dict | None, evidence: list[dict]) -> tuple[str, list[str]]:
+def coverage_reason(similarity: float, level: float) -> str:
+    return (f"the model's nearest training analogue (Tanimoto {similarity:.2f}) is less similar than {level:.2f}, "
+            "the level from which its cross-validated error was at or below its average")
+
+
+def _causal(
+    in_domain: bool, mechanism: dict | None, evidence: list[dict], covered: bool = True
+) -> tuple[str, list[str]]:
     relied = sorted((e for e in evidence if _weight(e) >= MIN_CONTRIBUTION), key=_weight, reverse=True)
     total = sum(_weight(e) for e in relied)
     confounded = [e for e in relied if e["status"] == "confounded"]
@@ -97,7 +118,7 @@ def _causal(in_domain: bool, mechanism: dict | None, evidence: list[dict]) -> tu
     else:
         reasons.append(f"the prediction relies most on {_describe(relied[0])}")
     focused = focus is not None and focus >= FOCUS_THRESHOLD
-    if in_domain and focused and relied and relied[0]["status"] == "supported":
+    if in_domain and covered and focused and relied and relied[0]["status"] == "supported":
         return "supported", reasons
     return "caution", reasons
 
@@ -111,7 +132,8 @@ def judge(
 ) -> dict[str, Any]:
     """The verdict of one molecule.
 
-    ``profile`` is the model's causal profile (or any summary of it), None when it has none; ``mechanism`` and
+    ``profile`` is the model's causal profile (or any summary of it; its ``well_covered_similarity``, when
+    present, is the coverage level), None when it has none; ``mechanism`` and
     ``evidence`` are this molecule's, from the profile; ``problem`` says why a profile that exists was not usable.
     """
     reasons: list[str] = []
@@ -124,7 +146,11 @@ def judge(
     if profile is None or problem is not None:
         reasons.append(NO_PROFILE if problem is None else f"{problem}, so causal support was not assessed")
     else:
-        verdict, causal_reasons = _causal(domain["in_domain"], mechanism, evidence or [])
+        level = profile.get("well_covered_similarity")
+        covered = level is None or domain["max_similarity"] >= level
+        verdict, causal_reasons = _causal(domain["in_domain"], mechanism, evidence or [], covered)
+        if verdict != "unsupported" and domain["in_domain"] and not covered:
+            causal_reasons.insert(0, coverage_reason(domain["max_similarity"], level))
         reasons += causal_reasons
     return {
         "verdict": verdict,

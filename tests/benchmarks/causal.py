@@ -170,6 +170,16 @@ def verdict_table(name: str, rows: list[dict[str, str]], context: list[str], mec
           f"{profile['build']['seconds']:.1f}s; {profile['effect_counts']}; mechanisms "
           f"{[(m['id'], m['label'][:40], m['size'], m['focus']) for m in profile['mechanisms']['items']]}")
     print(f"   annotation: {per_molecule_ms:.2f} ms per molecule (AD + mechanism + evidence + verdict)")
+    coverage = profile.get("coverage") or {}
+    level = coverage.get("well_covered_similarity")
+    if level is not None:
+        similarity = np.array([m["causal_validity"]["applicability_domain"]["max_similarity"] for m in held_out])
+        print(f"   coverage (training CV only): well_covered_similarity {level:.4f}, out-of-fold MAE "
+              f"{coverage['mae_out_of_fold']:.3f}, {coverage['share_well_covered']:.1%} of training molecules "
+              f"covered (MAE {coverage['mae_well_covered']:.3f}); {np.mean(similarity >= level):.1%} of held-out "
+              f"molecules at or above it")
+        print(f"   training OOF error by similarity (from, n, MAE): "
+              f"{[(b['similarity_from'], b['n'], b['mae']) for b in coverage['per_similarity']]}")
     in_domain = np.array([m["causal_validity"]["applicability_domain"]["in_domain"] for m in held_out])
     print_verdict_statistics(errors, verdicts, in_domain)
 

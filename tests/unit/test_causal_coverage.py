@@ -12,8 +12,10 @@ from services.causal.coverage import (
     COVERAGE_RULE,
     coverage_section,
     out_of_fold_similarity,
+    structure_groups,
     well_covered_similarity,
 )
+from services.causal.focus import cross_validated
 
 
 def test_synthetic_error_falling_with_similarity_puts_the_level_where_the_fit_meets_the_average():
@@ -92,3 +94,21 @@ def test_coverage_section_summarises_the_calibration():
     assert section["mae_well_covered"] <= section["mae_out_of_fold"]
     assert 0 < section["share_well_covered"] < 1
     assert sum(b["n"] for b in section["per_similarity"]) == 90
+
+
+def test_identical_fingerprints_share_a_structure_group():
+    """SYNTHETIC: the same compound measured on three targets is one structure; bit order does not matter."""
+    groups = structure_groups([[1, 5, 9], [2, 3], [9, 5, 1], [1, 5, 9], [2, 4]])
+    assert groups.tolist() == [0, 1, 0, 0, 2]
+
+
+def test_grouped_cross_validation_keeps_a_structure_in_one_fold():
+    """SYNTHETIC rows: 60 structures, each repeated 1-3 times; a repeat never lands in another fold."""
+    rng = np.random.default_rng(4)
+    groups = np.repeat(np.arange(60), rng.integers(1, 4, 60))
+    x = rng.normal(size=(len(groups), 5))
+    y = x[:, 0] + rng.normal(0, 0.1, len(groups))
+    folds, predicted = cross_validated(x, y, {"name": "random_forest", "params": {"n_estimators": 5}}, 0, groups)
+    for g in range(60):
+        assert len(set(folds[groups == g])) == 1
+    assert set(folds.tolist()) == {0, 1, 2} and predicted.shape == y.shape

@@ -192,7 +192,7 @@ def test_a_profile_written_later_is_picked_up(tiny_env, tiny_model, loaded_tiny,
 def test_profile_carries_the_coverage_level_and_serving_reads_it(profile):
     coverage = profile["coverage"]
     assert 0 <= coverage["well_covered_similarity"] <= 1
-    assert "isotonic" in profile["rules"]["coverage"]
+    assert "isotonic" in profile["rules"]["coverage"] and "identical fingerprint bits" in profile["rules"]["coverage"]
     assert sum(b["n"] for b in coverage["per_similarity"]) == profile["dataset"]["rows_used"]
     assert "coverage" in profile["build"]["steps"]
     summary = compile_profile(profile).summary()
