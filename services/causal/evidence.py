@@ -19,8 +19,10 @@ from rdkit import Chem
 from rdkit.Chem import rdFingerprintGenerator
 from sklearn.base import RegressorMixin
 
+from services.causal import uncertainty
 from services.causal.mechanisms import Assigner
 from services.causal.treatments import compile_smarts
+from services.predictor.training import dense_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +40,11 @@ class ServingProfile:
     mechanisms: list[dict[str, Any]]  # id, label, focus
     assigner: Assigner
     well_covered_similarity: float | None = None  # None: a profile built before the level existed
+    confident_spread: float | None = None  # None: not a tree ensemble, or a profile built before the level existed
 
     def summary(self) -> dict[str, Any]:
         return {"treatments": len(self.treatments), "mechanisms": [m["id"] for m in self.mechanisms],
-                "well_covered_similarity": self.well_covered_similarity}
+                "well_covered_similarity": self.well_covered_similarity, "confident_spread": self.confident_spread}
 
 
 @dataclass
@@ -66,8 +69,21 @@ def compile_profile(profile: dict[str, Any]) -> ServingProfile:
     items = profile["mechanisms"]["items"]
     mechanisms = [{"id": m["id"], "label": m["label"], "focus": m.get("focus")} for m in items]
     level = (profile.get("coverage") or {}).get("well_covered_similarity")
+    spread = (profile.get("uncertainty") or {}).get("confident_spread")
     return ServingProfile(treatments, mechanisms, Assigner(profile["mechanisms"]["assigner"]),
-                          None if level is None else float(level))
+                          None if level is None else float(level), None if spread is None else float(spread))
+
+
+def spreads(molecules: list[dict[str, Any]], ctx: CausalContext) -> list[float | None]:
+    """Each molecule's tree spread (``uncertainty.tree_spread``) under the served estimator; None each when the
+    profile has no ``confident_spread``, the estimator is not a tree ensemble, or a molecule lacks features."""
+    none: list[float | None] = [None] * len(molecules)
+    if not molecules or ctx.profile.confident_spread is None or not uncertainty.has_trees(ctx.estimator):
+        return none
+    if any(m.get("features") is None for m in molecules):
+        return none
+    spread = uncertainty.tree_spread(ctx.estimator, dense_matrix([m["features"] for m in molecules], ctx.n_features))
+    return none if spread is None else [round(float(s), 4) for s in spread]
 
 
 @lru_cache(maxsize=8)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold
 
+from services.causal import uncertainty
 from services.predictor.estimators import make_estimator
 
 logger = logging.getLogger(__name__)
@@ -41,15 +42,23 @@ def capped_spec(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _out_of_fold(
-    x: np.ndarray, y: np.ndarray, rows: np.ndarray, folds: np.ndarray, spec: dict, seed: int
+    x: np.ndarray, y: np.ndarray, rows: np.ndarray, folds: np.ndarray, spec: dict, seed: int,
+    spread: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Predictions for ``rows``, each from a model fitted on ``rows`` outside its fold."""
+    """Predictions for ``rows``, each from a model fitted on ``rows`` outside its fold.
+
+    ``spread`` (length ``len(rows)``), when given, is filled with each row's tree spread (``uncertainty.py``)
+    under its fold model, NaN for an estimator that is not a tree ensemble.
+    """
     predicted = np.empty(len(rows))
     for fold in np.unique(folds[rows]):
         test = folds[rows] == fold
         model, _ = make_estimator(spec, seed)
         model.fit(x[rows[~test]], y[rows[~test]])
         predicted[test] = model.predict(x[rows[test]])
+        if spread is not None:
+            per_row = uncertainty.tree_spread(model, x[rows[test]])
+            spread[test] = np.nan if per_row is None else per_row
     return predicted
 
 
@@ -58,11 +67,13 @@ def _rmse(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def cross_validated(
-    x: np.ndarray, y: np.ndarray, estimator_spec: dict[str, Any], seed: int, groups: np.ndarray | None = None
+    x: np.ndarray, y: np.ndarray, estimator_spec: dict[str, Any], seed: int, groups: np.ndarray | None = None,
+    spread: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The seeded fold of each row, and the pooled model's out-of-fold prediction of it.
 
     ``groups`` (one id per row, 0..k-1): rows of a group share a fold (the folds are drawn over the groups).
+    ``spread`` (one per row), when given, is filled with each row's out-of-fold tree spread (NaN: no trees).
     """
     spec = capped_spec(estimator_spec)
     if groups is None:
@@ -74,7 +85,7 @@ def cross_validated(
         for fold, (_, test) in enumerate(KFold(FOLDS, shuffle=True, random_state=seed).split(group_fold)):
             group_fold[test] = fold
         folds = group_fold[groups]
-    return folds, _out_of_fold(x, y, np.arange(len(y)), folds, spec, seed)
+    return folds, _out_of_fold(x, y, np.arange(len(y)), folds, spec, seed, spread)
 
 
 def focus_section(

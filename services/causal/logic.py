@@ -10,7 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from services.causal.evidence import CausalContext, ProfileUnusable, ServingProfile, compile_profile, gather
+from services.causal.evidence import (
+    CausalContext,
+    ProfileUnusable,
+    ServingProfile,
+    compile_profile,
+    gather,
+    spreads,
+)
 from services.causal.profile import PROFILE_FILE
 from services.causal.verdict import judge
 from services.predictor.loader import get_model_cache
@@ -89,20 +96,26 @@ def annotate_molecules(
     """Each molecule gains ``causal_validity``; ``problem`` says why an existing profile could not be used."""
     ok = [m for m in molecules if m["error"] is None]
     gathered: list[tuple[dict | None, list[dict] | None]] = [(None, None)] * len(ok)
+    spread: list[float | None] = [None] * len(ok)
     if causal is not None:
         try:
             gathered = gather(ok, causal)
         except Exception as exc:  # noqa: BLE001  (evidence is an annotation: its failure must not fail the chunk)
             logger.exception("causal evidence failed")
             causal, problem = None, f"the causal evidence could not be computed ({type(exc).__name__})"
+    if causal is not None:
+        try:
+            spread = spreads(ok, causal)
+        except Exception:  # noqa: BLE001  (no spread: the uncertainty condition is skipped, the rest stands)
+            logger.exception("tree spread failed")
     summary = causal.profile.summary() if causal is not None else None
     for molecule in molecules:
         molecule["causal_validity"] = None
-    for molecule, (mechanism, evidence) in zip(ok, gathered, strict=True):
+    for molecule, (mechanism, evidence), tree_spread in zip(ok, gathered, spread, strict=True):
         similarity = round(index.max_similarity(molecule["ad_bits"]), 4)
         domain = {"max_similarity": similarity, "in_domain": similarity >= threshold, "threshold": threshold}
         molecule["causal_validity"] = judge(
-            domain, profile=summary, mechanism=mechanism, evidence=evidence, problem=problem
+            domain, profile=summary, mechanism=mechanism, evidence=evidence, problem=problem, spread=tree_spread
         )
 
 

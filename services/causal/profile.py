@@ -6,7 +6,8 @@ the result as the version's ``causal_profile.json`` sidecar. The profile is JSON
 featurize (the model's featurizer), mine treatments (``treatments.py``), find mechanisms (``mechanisms.py``), one
 effect per treatment with the shared machinery of ``effects.py`` (DoWhy, 10 refuter simulations each), the
 focus cross-validation (``focus.py``), and a second cross-validation (folds over distinct structures) whose
-out-of-fold errors give the similarity level from which the model knows the chemistry well (``coverage.py``).
+out-of-fold errors give the similarity level from which the model knows the chemistry well (``coverage.py``) and,
+for tree ensembles, the tree spread up to which it is confident (``uncertainty.py``, same fold models).
 
 Adjustment set per treatment. Every treatment is adjusted for the context columns and the mechanism, except
 when the mechanism is (nearly) *determined by* the treatment: the substructure and one mechanism m nearly
@@ -35,7 +36,7 @@ import rdkit
 import sklearn
 from rdkit import Chem
 
-from services.causal import coverage, focus, mechanisms
+from services.causal import coverage, focus, mechanisms, uncertainty
 from services.causal.effects import EffectRules, estimate_treatment, prepare_context, status_rules
 from services.causal.estimators import ESTIMATORS
 from services.causal.refuters import REFUTERS
@@ -150,8 +151,12 @@ def build_profile(
         item["focus"] = focus_section["per_mechanism"][item["id"]]["focus"]
     lap("focus")
     ad_bits = [m["ad_bits"] for m in molecules]
-    folds, pooled = focus.cross_validated(x, y, model["estimator"], model_seed, coverage.structure_groups(ad_bits))
+    spread = np.full(len(y), np.nan)
+    folds, pooled = focus.cross_validated(x, y, model["estimator"], model_seed, coverage.structure_groups(ad_bits),
+                                          spread)
     coverage_section = coverage.coverage_section(ad_bits, folds, np.abs(pooled - y))
+    uncertainty_section = uncertainty.uncertainty_section(
+        model["estimator"].get("name"), None if np.isnan(spread).any() else spread, np.abs(pooled - y))
     lap("coverage")
 
     counts = {s: sum(e["status"] == s for e in effects) for s in ("supported", "confounded", "not_estimable")}
@@ -171,6 +176,7 @@ def build_profile(
             "mechanisms": mechanisms.METHOD,
             "focus": focus_section["method"],
             "coverage": coverage.COVERAGE_RULE,
+            "uncertainty": uncertainty.UNCERTAINTY_RULE,
             "verdict": verdict_rules(),
         },
         "treatments": [t.to_dict() for t in treatments],
@@ -186,6 +192,7 @@ def build_profile(
         "effect_counts": counts,
         "focus": focus_section,
         "coverage": coverage_section,
+        "uncertainty": uncertainty_section,
         "build": {
             "seconds": round(time.perf_counter() - started, 2),
             "steps": steps,

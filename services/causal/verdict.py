@@ -1,6 +1,6 @@
 """The documented rule that turns the evidence about one prediction into a verdict and plain-language reasons.
 
-The verdict answers one question: *can I lean on this predicted pActivity for this molecule?* It combines four
+The verdict answers one question: *can I lean on this predicted pActivity for this molecule?* It combines five
 checks.
 
 1. **Applicability domain.** Is some training molecule similar enough? The nearest training molecule's Tanimoto
@@ -31,6 +31,13 @@ checks.
    out-of-fold MAE (``coverage.py``, rule ``rules.coverage``). It is calibrated on the training data only, and
    it is usually stricter than the domain threshold: the domain asks "better than the mean?", coverage asks "at
    least as good as the model usually is?".
+5. **Model uncertainty.** Do the model's trees agree on this molecule? For a tree ensemble (random forest, extra
+   trees), the *spread* is the standard deviation of the individual trees' predictions. In the same
+   cross-validation as coverage, each training molecule's out-of-fold absolute error is fitted as a non-decreasing
+   (isotonic) function of its fold model's spread, and the *confident spread* is the largest spread at which the
+   fit is still at or below the overall out-of-fold MAE (``uncertainty.py``, rule ``rules.uncertainty``). Training
+   data only. Other estimators (knn, gradient boosting) have no spread: the profile stores null and the condition
+   is skipped.
 
 The verdicts, first that applies:
 
@@ -38,12 +45,14 @@ The verdicts, first that applies:
   confounded substructures. The number leans on chemistry whose apparent effect is not causal. This holds
   inside or outside the domain.
 - **caution**: the molecule is outside the applicability domain; or its nearest training analogue is less
-  similar than the well-covered similarity; or the model's focus on its mechanism is below 0.8 or unknown; or
-  the prediction relies on no profiled substructure; or the substructure it relies on most is not supported
-  (confounded or not estimable).
+  similar than the well-covered similarity; or the trees' spread is above the confident spread; or the model's
+  focus on its mechanism is below 0.8 or unknown; or the prediction relies on no profiled substructure; or the
+  substructure it relies on most is not supported (confounded or not estimable).
 - **supported**: inside the domain, nearest training analogue at least as similar as the well-covered
-  similarity, focus at least 0.8, and the substructure the prediction relies on most has a supported effect.
-  (A profile built before the well-covered similarity existed does not carry it: the condition is then skipped.)
+  similarity, trees' spread at most the confident spread, focus at least 0.8, and the substructure the prediction
+  relies on most has a supported effect. (A profile built before the well-covered similarity or the confident
+  spread existed does not carry it, and a non-ensemble model has no confident spread: that condition is then
+  skipped.)
 - **unknown**: inside the domain, but the model has no usable causal profile. Outside the domain it is caution.
 """
 
@@ -68,10 +77,13 @@ def verdict_rules() -> dict[str, Any]:
             f"{MIN_CONTRIBUTION}) is on confounded substructures, inside or outside the domain",
             "caution: outside the applicability domain; or the nearest training analogue's Tanimoto is below the "
             "profile's well_covered_similarity (from which the cross-validated error was at or below its average); "
+            "or the trees' spread (standard deviation of the tree predictions) is above the profile's "
+            "confident_spread (up to which the cross-validated error was at or below its average); "
             f"or focus below {FOCUS_THRESHOLD} or unknown; or no relied-on substructure; or the most relied-on "
             "substructure is not supported",
-            f"supported: inside the domain, nearest-analogue Tanimoto >= well_covered_similarity (skipped for a "
-            f"profile without it), focus >= {FOCUS_THRESHOLD}, most relied-on substructure supported",
+            "supported: inside the domain, nearest-analogue Tanimoto >= well_covered_similarity, trees' spread <= "
+            f"confident_spread (each skipped for a profile without it; no spread for non-ensembles), focus >= "
+            f"{FOCUS_THRESHOLD}, most relied-on substructure supported",
             "unknown: inside the domain, no usable causal profile",
         ],
     }
@@ -92,8 +104,13 @@ def coverage_reason(similarity: float, level: float) -> str:
             "the level from which its cross-validated error was at or below its average")
 
 
+def spread_reason(spread: float, level: float) -> str:
+    return (f"the model's trees disagree (spread {spread:.2f}) more than {level:.2f}, the level up to which its "
+            "cross-validated error was at or below its average")
+
+
 def _causal(
-    in_domain: bool, mechanism: dict | None, evidence: list[dict], covered: bool = True
+    in_domain: bool, mechanism: dict | None, evidence: list[dict], covered: bool = True, confident: bool = True
 ) -> tuple[str, list[str]]:
     relied = sorted((e for e in evidence if _weight(e) >= MIN_CONTRIBUTION), key=_weight, reverse=True)
     total = sum(_weight(e) for e in relied)
@@ -118,7 +135,7 @@ def _causal(
     else:
         reasons.append(f"the prediction relies most on {_describe(relied[0])}")
     focused = focus is not None and focus >= FOCUS_THRESHOLD
-    if in_domain and covered and focused and relied and relied[0]["status"] == "supported":
+    if in_domain and covered and confident and focused and relied and relied[0]["status"] == "supported":
         return "supported", reasons
     return "caution", reasons
 
@@ -129,12 +146,15 @@ def judge(
     mechanism: dict[str, Any] | None = None,
     evidence: list[dict[str, Any]] | None = None,
     problem: str | None = None,
+    spread: float | None = None,
 ) -> dict[str, Any]:
     """The verdict of one molecule.
 
     ``profile`` is the model's causal profile (or any summary of it; its ``well_covered_similarity``, when
-    present, is the coverage level), None when it has none; ``mechanism`` and
-    ``evidence`` are this molecule's, from the profile; ``problem`` says why a profile that exists was not usable.
+    present, is the coverage level; its ``confident_spread``, the uncertainty level), None when it has none;
+    ``mechanism`` and ``evidence`` are this molecule's, from the profile; ``problem`` says why a profile that
+    exists was not usable; ``spread`` is the standard deviation of the trees' predictions for this molecule (None:
+    not a tree ensemble, or not computed), and the uncertainty condition is skipped when it or the level is None.
     """
     reasons: list[str] = []
     if not domain["in_domain"]:
@@ -148,7 +168,11 @@ def judge(
     else:
         level = profile.get("well_covered_similarity")
         covered = level is None or domain["max_similarity"] >= level
-        verdict, causal_reasons = _causal(domain["in_domain"], mechanism, evidence or [], covered)
+        spread_level = profile.get("confident_spread")
+        confident = spread is None or spread_level is None or spread <= spread_level
+        verdict, causal_reasons = _causal(domain["in_domain"], mechanism, evidence or [], covered, confident)
+        if verdict != "unsupported" and domain["in_domain"] and not confident:
+            causal_reasons.insert(0, spread_reason(spread, spread_level))
         if verdict != "unsupported" and domain["in_domain"] and not covered:
             causal_reasons.insert(0, coverage_reason(domain["max_similarity"], level))
         reasons += causal_reasons

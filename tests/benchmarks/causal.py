@@ -12,6 +12,9 @@ default ``/work/shared/data``; see its PROVENANCE.md). Figures printed:
    profile is built on the training part only, the held-out molecules are annotated, and the absolute error is
    tabulated per verdict (n, share, MAE, median, RMSE; also inside and outside the domain), with the
    annotation cost per molecule;
+   Each held-out set is annotated twice with the same model and profile: with the profile's ``confident_spread``
+   (the model-uncertainty condition, ``services/causal/uncertainty.py``) and without it (the rule before it),
+   so the two tables differ by that condition only;
 3. the supported-vs-unsupported contrast: MAE(unsupported) - MAE(supported) with a percentile bootstrap 95%
    interval (2,000 resamples of each group, seed 0) and the one-sided Mann-Whitney p-value that supported
    predictions have smaller absolute errors.
@@ -90,12 +93,25 @@ def domain_threshold(molecules: list[dict], x: np.ndarray, y: np.ndarray) -> flo
     return calibrate_threshold(similarity, errors, baseline)
 
 
+def _annotate(held_out: list[dict], index: Any, threshold: float, causal: Any) -> tuple[list[dict], float]:
+    """Copies of ``held_out`` annotated in chunks of 500 as the pipeline sends them, and ms per molecule."""
+    from services.causal.logic import annotate_molecules
+
+    molecules = [dict(m) for m in held_out]
+    started = time.perf_counter()
+    for start in range(0, len(molecules), 500):
+        annotate_molecules(molecules[start:start + 500], index, threshold, causal)
+    return molecules, (time.perf_counter() - started) / len(molecules) * 1000
+
+
 def evaluate(
     rows: list[dict[str, str]], context: list[str], mechanism: str | None
-) -> tuple[list[dict], np.ndarray, dict, float, dict]:
-    """Held-out annotated molecules, their absolute errors, the profile, ms per molecule, held-out metrics."""
+) -> tuple[list[dict], list[dict], np.ndarray, dict, tuple[float, float], dict]:
+    """Held-out molecules annotated with and without the uncertainty condition, their absolute errors, the
+    profile, ms per molecule (with, without), held-out metrics."""
+    import dataclasses
+
     from services.causal.evidence import CausalContext, compile_profile
-    from services.causal.logic import annotate_molecules
     from services.causal.profile import build_profile
     from services.predictor.estimators import make_estimator
     from services.predictor.training import regression_metrics, scaffold_split
@@ -113,14 +129,15 @@ def evaluate(
     for molecule, value in zip(held_out, model.predict(x[test]), strict=True):
         molecule["prediction"] = {"value": round(float(value), 4), "unit": "pActivity", "interval": None}
     index = NearestNeighbourIndex(pack_fingerprints([molecules[i]["ad_bits"] for i in train]))
-    causal = CausalContext(compile_profile(profile), model, FEATURIZER, 2048)
-    started = time.perf_counter()
-    for start in range(0, len(held_out), 500):  # chunks as the pipeline sends them
-        annotate_molecules(held_out[start:start + 500], index, threshold, causal)
-    per_molecule_ms = (time.perf_counter() - started) / len(held_out) * 1000
+    compiled = compile_profile(profile)
+    causal = CausalContext(compiled, model, FEATURIZER, 2048)
+    before = CausalContext(dataclasses.replace(compiled, confident_spread=None), model, FEATURIZER, 2048)
+    annotated, ms_with = _annotate(held_out, index, threshold, causal)
+    annotated_before, ms_without = _annotate(held_out, index, threshold, before)
 
     predicted = np.array([m["prediction"]["value"] for m in held_out])
-    return held_out, np.abs(predicted - y[test]), profile, per_molecule_ms, regression_metrics(y[test], predicted)
+    return (annotated, annotated_before, np.abs(predicted - y[test]), profile, (ms_with, ms_without),
+            regression_metrics(y[test], predicted))
 
 
 BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 2000, 0
@@ -162,14 +179,17 @@ def print_verdict_statistics(errors: np.ndarray, verdicts: np.ndarray, in_domain
 
 
 def verdict_table(name: str, rows: list[dict[str, str]], context: list[str], mechanism: str | None) -> None:
-    held_out, errors, profile, per_molecule_ms, metrics = evaluate(rows, context, mechanism)
+    held_out, held_out_before, errors, profile, (per_molecule_ms, ms_before), metrics = evaluate(
+        rows, context, mechanism)
     verdicts = np.array([m["causal_validity"]["verdict"] for m in held_out])
+    verdicts_before = np.array([m["causal_validity"]["verdict"] for m in held_out_before])
     n_train = profile["dataset"]["rows_used"]
     print(f"\n== {name}: {n_train} train / {len(held_out)} held-out (scaffold split), held-out RMSE "
           f"{metrics['rmse']:.3f}, MAE {metrics['mae']:.3f}; profile built in "
           f"{profile['build']['seconds']:.1f}s; {profile['effect_counts']}; mechanisms "
           f"{[(m['id'], m['label'][:40], m['size'], m['focus']) for m in profile['mechanisms']['items']]}")
-    print(f"   annotation: {per_molecule_ms:.2f} ms per molecule (AD + mechanism + evidence + verdict)")
+    print(f"   annotation: {per_molecule_ms:.2f} ms per molecule (AD + mechanism + evidence + tree spread + "
+          f"verdict); {ms_before:.2f} ms without the tree spread")
     coverage = profile.get("coverage") or {}
     level = coverage.get("well_covered_similarity")
     if level is not None:
@@ -180,8 +200,26 @@ def verdict_table(name: str, rows: list[dict[str, str]], context: list[str], mec
               f"molecules at or above it")
         print(f"   training OOF error by similarity (from, n, MAE): "
               f"{[(b['similarity_from'], b['n'], b['mae']) for b in coverage['per_similarity']]}")
+    uncertainty = profile.get("uncertainty") or {}
+    level = uncertainty.get("confident_spread")
+    if level is not None:
+        print(f"   uncertainty (training CV only): confident_spread {level:.4f}, out-of-fold MAE "
+              f"{uncertainty['mae_out_of_fold']:.3f}, {uncertainty['share_confident']:.1%} of training molecules "
+              f"confident (MAE {uncertainty['mae_confident']:.3f})")
+        bins = [(b["quantile_from"], b["spread_from"], b["spread_to"], b["n"], b["mae"])
+                for b in uncertainty["per_spread_quantile"]]
+        print(f"   training OOF error by spread quantile (from, spread from-to, n, MAE): {bins}")
+    else:
+        print(f"   uncertainty: {uncertainty.get('note', 'no level in the profile')}")
+    demoted = (verdicts_before == "supported") & (verdicts != "supported")
+    print(f"   uncertainty condition: {int(demoted.sum())} of {int(np.sum(verdicts_before == 'supported'))} "
+          f"otherwise-supported held-out molecules move to caution"
+          + (f" (their MAE {errors[demoted].mean():.3f})" if demoted.any() else ""))
     in_domain = np.array([m["causal_validity"]["applicability_domain"]["in_domain"] for m in held_out])
+    print("   AFTER (with the uncertainty condition):")
     print_verdict_statistics(errors, verdicts, in_domain)
+    print("   BEFORE (same model and profile, uncertainty condition skipped):")
+    print_verdict_statistics(errors, verdicts_before, in_domain)
 
 
 def build_time(rows: list[dict[str, str]]) -> dict[str, Any]:

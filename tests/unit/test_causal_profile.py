@@ -14,18 +14,19 @@ import numpy as np
 import pytest
 from rdkit import Chem
 
-from services.causal.evidence import CausalContext, compile_profile, environment_centres, gather
-from services.causal.logic import annotate_chunk
+from services.causal.evidence import CausalContext, compile_profile, environment_centres, gather, spreads
+from services.causal.logic import annotate_chunk, annotate_molecules
 from services.causal.profile import PROFILE_FILE, build_profile
 from services.featurizer.logic import featurize_chunk, featurize_molecule, make_featurizer
 from services.predictor.logic import predict_chunk
+from shared.applicability import NearestNeighbourIndex, pack_fingerprints
 from shared.jobs import MemoryJobStore, new_job_record
 from shared.model_store import ModelStore
 from shared.schemas import VERDICTS, MoleculeResultSchema
 from tests.unit.conftest import TINY_ESTIMATOR, TINY_FEATURIZER, TINY_SEED
 
 PROFILE_KEYS = {"status", "version", "seed", "model", "dataset", "rules", "treatments", "confounders", "mechanisms",
-                "effects", "effect_counts", "focus", "coverage", "build"}
+                "effects", "effect_counts", "focus", "coverage", "uncertainty", "build"}
 
 
 def tiny_rows(tiny_model):
@@ -200,3 +201,33 @@ def test_profile_carries_the_coverage_level_and_serving_reads_it(profile):
     older = copy.deepcopy(profile)
     del older["coverage"]
     assert compile_profile(older).summary()["well_covered_similarity"] is None
+
+
+def test_profile_carries_the_confident_spread_and_serving_reads_it(profile):
+    uncertainty = profile["uncertainty"]
+    assert uncertainty["confident_spread"] > 0  # the tiny model is a random forest
+    assert "non-decreasing (isotonic)" in profile["rules"]["uncertainty"]
+    assert sum(b["n"] for b in uncertainty["per_spread_quantile"]) == profile["dataset"]["rows_used"]
+    assert uncertainty["mae_confident"] <= uncertainty["mae_out_of_fold"] + 1e-9
+    assert compile_profile(profile).summary()["confident_spread"] == uncertainty["confident_spread"]
+    older = copy.deepcopy(profile)
+    del older["uncertainty"]
+    assert compile_profile(older).summary()["confident_spread"] is None
+
+
+def test_annotation_applies_the_spread_condition(tiny_model, loaded_tiny, profile):
+    """A level of 0 makes every spread too large: no molecule can be supported, and the reason says so."""
+    featurized = featurize_chunk({"model": {"featurizer": TINY_FEATURIZER},
+                                  "molecules": [{"id": str(i), "smiles": s} for i, s in
+                                                enumerate(tiny_model.data.smiles[:40])]})["molecules"]
+    strict = copy.deepcopy(profile)
+    strict["uncertainty"]["confident_spread"] = 0.0
+    context = CausalContext(compile_profile(strict), loaded_tiny.estimator, TINY_FEATURIZER, 2048)
+    got = spreads(featurized, context)
+    assert all(s is not None for s in got) and sum(s > 0 for s in got) > 30, got
+    index = NearestNeighbourIndex(pack_fingerprints([m["ad_bits"] for m in featurized]))
+    annotate_molecules(featurized, index, 0.3, context)
+    verdicts = [m["causal_validity"]["verdict"] for m in featurized]
+    assert "supported" not in verdicts
+    assert any(r.startswith("the model's trees disagree (spread ") for m in featurized
+               for r in m["causal_validity"]["reasons"])

@@ -1,0 +1,92 @@
+"""The model's own uncertainty: how much the trees of an ensemble disagree on a molecule, and from where it matters.
+
+Signal: for a tree ensemble (``random_forest``, ``extra_trees``: an estimator with ``estimators_``), the *spread*
+of a prediction is the standard deviation (ddof=1) of the individual trees' predictions. ddof=1 because the
+calibration's fold models are capped at ``focus.MAX_TREES`` trees while the served model usually has more: the
+unbiased variance keeps the two on one scale. Other estimators (knn, hist_gradient_boosting) have no spread.
+
+Calibrated on the TRAINING data only, in the coverage cross-validation (``coverage.py``: folds over distinct
+structures, the focus step's capped estimator): each training molecule's out-of-fold absolute error and the spread
+of the fold model that predicted it.
+
+Rule: fit the absolute error as a non-decreasing (isotonic) function of the spread; the ``confident_spread`` is the
+largest spread at which the fit is still at or below the overall out-of-fold MAE. Up to that level the model's
+cross-validated error was at or below its average. When error does not rise with spread, the fit is flat at the
+average and the level is the largest spread seen: the condition then excludes (almost) nothing. Fold models are
+trained on two thirds of the data, so their trees tend to disagree somewhat more than the served model's: the level
+errs on the permissive side.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.isotonic import IsotonicRegression
+
+UNCERTAINTY_RULE = (
+    "confident_spread: for a tree ensemble, a prediction's spread is the standard deviation (ddof=1) of its trees' "
+    "predictions; in the coverage cross-validation (3 folds keeping identical fingerprint bits together), each "
+    "training molecule's out-of-fold absolute error is fitted as a non-decreasing (isotonic) function of its fold "
+    "model's spread; the level is the largest spread at which that fit is at or below the overall out-of-fold MAE. "
+    "Not applicable (null) to estimators that are not tree ensembles"
+)
+TOLERANCE = 1e-9
+SPREAD_QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
+
+
+def _rounded(value: float) -> float:
+    return round(round(float(value), 10), 4)
+
+
+def has_trees(estimator: Any) -> bool:
+    return bool(getattr(estimator, "estimators_", None)) and hasattr(estimator.estimators_[0], "tree_")
+
+
+def tree_spread(estimator: RegressorMixin | None, x: np.ndarray) -> np.ndarray | None:
+    """Per row of ``x``, the standard deviation (ddof=1) of the trees' predictions; None for other estimators."""
+    if estimator is None or not has_trees(estimator) or len(estimator.estimators_) < 2:
+        return None
+    x32 = np.ascontiguousarray(x, dtype=np.float32)  # what the forest itself hands its trees
+    per_tree = np.stack([tree.predict(x32, check_input=False) for tree in estimator.estimators_])
+    return per_tree.std(axis=0, ddof=1)
+
+
+def confident_spread(spreads: np.ndarray, abs_errors: np.ndarray) -> float:
+    """The largest spread at which the isotonic (non-decreasing) fit of error is <= the overall MAE."""
+    spreads, abs_errors = np.asarray(spreads, float), np.asarray(abs_errors, float)
+    if len(spreads) == 0:
+        return 0.0
+    overall = float(abs_errors.mean())
+    fit = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(spreads, abs_errors)
+    grid = np.unique(spreads)
+    at_or_below = np.flatnonzero(fit.predict(grid) <= overall + TOLERANCE)
+    return _rounded(grid[at_or_below[-1]])  # non-empty: a non-decreasing fit starts at or below the mean
+
+
+def uncertainty_section(
+    estimator_name: str | None, spreads: np.ndarray | None, abs_errors: np.ndarray
+) -> dict[str, Any]:
+    if spreads is None:
+        return {"method": UNCERTAINTY_RULE, "confident_spread": None,
+                "note": f"not applicable: {estimator_name} is not a tree ensemble, so the condition is skipped"}
+    if len(spreads) == 0:
+        return {"method": UNCERTAINTY_RULE, "confident_spread": None, "note": "no training molecules"}
+    level = confident_spread(spreads, abs_errors)
+    confident = spreads <= level
+    edges = np.quantile(spreads, SPREAD_QUANTILES)
+    bins = []
+    for q_low, q_high, low, high in zip(SPREAD_QUANTILES[:-1], SPREAD_QUANTILES[1:], edges[:-1], edges[1:],
+                                        strict=True):
+        chosen = abs_errors[(spreads >= low) & ((spreads < high) if q_high < 1.0 else (spreads <= high))]
+        bins.append({"quantile_from": q_low, "spread_from": _rounded(low), "spread_to": _rounded(high),
+                     "n": int(len(chosen)), "mae": _rounded(chosen.mean()) if len(chosen) else None})
+    return {
+        "method": UNCERTAINTY_RULE,
+        "confident_spread": level,
+        "mae_out_of_fold": _rounded(abs_errors.mean()),
+        "share_confident": round(float(confident.mean()), 4),
+        "mae_confident": _rounded(abs_errors[confident].mean()),
+        "per_spread_quantile": bins,
+    }
