@@ -25,8 +25,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
 
+from services.causal.calibration import error_level, rounded
 from shared.applicability import NearestNeighbourIndex, pack_fingerprints
 
 COVERAGE_RULE = (
@@ -35,26 +35,12 @@ COVERAGE_RULE = (
     "non-increasing (isotonic) function of its nearest-neighbour Tanimoto similarity to the other folds; the level "
     "is the smallest similarity at which that fit is at or below the overall out-of-fold MAE"
 )
-TOLERANCE = 1e-9
 SIMILARITY_BINS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.01)
-
-
-def _rounded(value: float) -> float:
-    """4 decimals, after dropping float noise (parallel tree averaging varies in the last bits between runs)."""
-    return round(round(float(value), 10), 4)
 
 
 def well_covered_similarity(similarities: np.ndarray, abs_errors: np.ndarray) -> float:
     """The smallest similarity at which the isotonic (non-increasing) fit of error is <= the overall MAE."""
-    similarities, abs_errors = np.asarray(similarities, float), np.asarray(abs_errors, float)
-    if len(similarities) == 0:
-        return 0.0
-    overall = float(abs_errors.mean())
-    fit = IsotonicRegression(increasing=False, out_of_bounds="clip").fit(similarities, abs_errors)
-    grid = np.unique(similarities)
-    fitted = fit.predict(grid)
-    at_or_below = np.flatnonzero(fitted <= overall + TOLERANCE)
-    return round(float(grid[at_or_below[0]]), 4)  # non-empty: a non-increasing fit ends at or below the mean
+    return error_level(similarities, abs_errors, error_rises=False)
 
 
 def structure_groups(ad_bits: list[list[int]]) -> np.ndarray:
@@ -82,12 +68,12 @@ def coverage_section(ad_bits: list[list[int]], folds: np.ndarray, abs_errors: np
     for low, high in zip(SIMILARITY_BINS[:-1], SIMILARITY_BINS[1:], strict=True):
         chosen = abs_errors[(similarity >= low) & (similarity < high)]
         bins.append({"similarity_from": low, "similarity_to": min(high, 1.0), "n": int(len(chosen)),
-                     "mae": _rounded(chosen.mean()) if len(chosen) else None})
+                     "mae": rounded(chosen.mean()) if len(chosen) else None})
     return {
         "method": COVERAGE_RULE,
         "well_covered_similarity": level,
-        "mae_out_of_fold": _rounded(abs_errors.mean()),
+        "mae_out_of_fold": rounded(abs_errors.mean()),
         "share_well_covered": round(float(np.mean(similarity >= level)), 4) if len(similarity) else 0.0,
-        "mae_well_covered": _rounded(abs_errors[similarity >= level].mean()) if len(similarity) else None,
+        "mae_well_covered": rounded(abs_errors[similarity >= level].mean()) if len(similarity) else None,
         "per_similarity": bins,
     }

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.isotonic import IsotonicRegression
+
+from services.causal.calibration import error_level, rounded
 
 UNCERTAINTY_RULE = (
     "confident_spread: for a tree ensemble, a prediction's spread is the standard deviation (ddof=1) of its trees' "
@@ -32,12 +33,7 @@ UNCERTAINTY_RULE = (
     "model's spread; the level is the largest spread at which that fit is at or below the overall out-of-fold MAE. "
     "Not applicable (null) to estimators that are not tree ensembles"
 )
-TOLERANCE = 1e-9
 SPREAD_QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
-
-
-def _rounded(value: float) -> float:
-    return round(round(float(value), 10), 4)
 
 
 def has_trees(estimator: Any) -> bool:
@@ -55,14 +51,7 @@ def tree_spread(estimator: RegressorMixin | None, x: np.ndarray) -> np.ndarray |
 
 def confident_spread(spreads: np.ndarray, abs_errors: np.ndarray) -> float:
     """The largest spread at which the isotonic (non-decreasing) fit of error is <= the overall MAE."""
-    spreads, abs_errors = np.asarray(spreads, float), np.asarray(abs_errors, float)
-    if len(spreads) == 0:
-        return 0.0
-    overall = float(abs_errors.mean())
-    fit = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(spreads, abs_errors)
-    grid = np.unique(spreads)
-    at_or_below = np.flatnonzero(fit.predict(grid) <= overall + TOLERANCE)
-    return _rounded(grid[at_or_below[-1]])  # non-empty: a non-decreasing fit starts at or below the mean
+    return error_level(spreads, abs_errors, error_rises=True)
 
 
 def uncertainty_section(
@@ -80,13 +69,13 @@ def uncertainty_section(
     for q_low, q_high, low, high in zip(SPREAD_QUANTILES[:-1], SPREAD_QUANTILES[1:], edges[:-1], edges[1:],
                                         strict=True):
         chosen = abs_errors[(spreads >= low) & ((spreads < high) if q_high < 1.0 else (spreads <= high))]
-        bins.append({"quantile_from": q_low, "spread_from": _rounded(low), "spread_to": _rounded(high),
-                     "n": int(len(chosen)), "mae": _rounded(chosen.mean()) if len(chosen) else None})
+        bins.append({"quantile_from": q_low, "spread_from": rounded(low), "spread_to": rounded(high),
+                     "n": int(len(chosen)), "mae": rounded(chosen.mean()) if len(chosen) else None})
     return {
         "method": UNCERTAINTY_RULE,
         "confident_spread": level,
-        "mae_out_of_fold": _rounded(abs_errors.mean()),
+        "mae_out_of_fold": rounded(abs_errors.mean()),
         "share_confident": round(float(confident.mean()), 4),
-        "mae_confident": _rounded(abs_errors[confident].mean()),
+        "mae_confident": rounded(abs_errors[confident].mean()),
         "per_spread_quantile": bins,
     }
