@@ -18,6 +18,11 @@ such that the molecules with similarity >= s have MAE <= the overall MAE" is met
 similarity, where that set is every molecule; the monotone fit asks the question locally instead.) When error does
 not fall with similarity, the fit is flat at the average and the level is the lowest similarity seen: the
 condition then excludes nothing.
+
+Series check (``calibration.series_check``): structure folds keep a series' analogues in the other folds, so there
+similarity always seems to matter. A second cross-validation holds out whole Murcko scaffolds, as new series
+arrive; when error does not fall with similarity there (one-sided Spearman, p < 0.05), the level is stored as
+``calibrated_similarity`` only and ``well_covered_similarity`` is null: the condition is not applied.
 """
 
 from __future__ import annotations
@@ -33,8 +38,12 @@ COVERAGE_RULE = (
     "well_covered_similarity: in a 3-fold cross-validation of the pooled model whose folds keep molecules with "
     "identical fingerprint bits together, each training molecule's out-of-fold absolute error is fitted as a "
     "non-increasing (isotonic) function of its nearest-neighbour Tanimoto similarity to the other folds; the level "
-    "is the smallest similarity at which that fit is at or below the overall out-of-fold MAE"
+    "is the smallest similarity at which that fit is at or below the overall out-of-fold MAE; applied only when, "
+    "in a second 3-fold cross-validation holding out whole Murcko scaffolds, error falls with similarity "
+    "(one-sided Spearman p < 0.05)"
 )
+NOT_APPLIED = ("not applied: on held-out scaffolds the model's error does not fall with similarity to the "
+               "training data, so similarity does not tell how well it knows a new series")
 SIMILARITY_BINS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.01)
 
 
@@ -61,7 +70,10 @@ def out_of_fold_similarity(ad_bits: list[list[int]], folds: np.ndarray) -> np.nd
     return similarity
 
 
-def coverage_section(ad_bits: list[list[int]], folds: np.ndarray, abs_errors: np.ndarray) -> dict[str, Any]:
+def coverage_section(
+    ad_bits: list[list[int]], folds: np.ndarray, abs_errors: np.ndarray, check: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``check``: the ``calibration.series_check`` of similarity on scaffold folds; failed, the level is null."""
     similarity = out_of_fold_similarity(ad_bits, folds)
     level = well_covered_similarity(similarity, abs_errors)
     bins = []
@@ -69,9 +81,14 @@ def coverage_section(ad_bits: list[list[int]], folds: np.ndarray, abs_errors: np
         chosen = abs_errors[(similarity >= low) & (similarity < high)]
         bins.append({"similarity_from": low, "similarity_to": min(high, 1.0), "n": int(len(chosen)),
                      "mae": rounded(chosen.mean()) if len(chosen) else None})
+    applied = check is None or bool(check["passed"])
     return {
         "method": COVERAGE_RULE,
-        "well_covered_similarity": level,
+        "well_covered_similarity": level if applied else None,
+        "calibrated_similarity": level,
+        "applied": applied,
+        "series_check": check,
+        **({} if applied else {"note": NOT_APPLIED}),
         "mae_out_of_fold": rounded(abs_errors.mean()),
         "share_well_covered": round(float(np.mean(similarity >= level)), 4) if len(similarity) else 0.0,
         "mae_well_covered": rounded(abs_errors[similarity >= level].mean()) if len(similarity) else None,

@@ -23,6 +23,7 @@ from sklearn.model_selection import KFold
 
 from services.causal import uncertainty
 from services.predictor.estimators import make_estimator
+from services.predictor.evaluation import grouped_folds
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,16 @@ def cross_validated(
             group_fold[test] = fold
         folds = group_fold[groups]
     return folds, _out_of_fold(x, y, np.arange(len(y)), folds, spec, seed, spread)
+
+
+def series_cross_validated(
+    x: np.ndarray, y: np.ndarray, estimator_spec: dict[str, Any], seed: int, scaffolds: list[str],
+    spread: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """As ``cross_validated``, with folds that hold out whole series: every Murcko scaffold in one fold, folds
+    balanced by size (``grouped_folds``: a large series is not left to chance). The series check's data."""
+    folds = grouped_folds(scaffolds, FOLDS, seed)
+    return folds, _out_of_fold(x, y, np.arange(len(y)), folds, capped_spec(estimator_spec), seed, spread)
 
 
 def focus_section(

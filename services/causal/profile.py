@@ -7,7 +7,9 @@ featurize (the model's featurizer), mine treatments (``treatments.py``), find me
 effect per treatment with the shared machinery of ``effects.py`` (DoWhy, 10 refuter simulations each), the
 focus cross-validation (``focus.py``), and a second cross-validation (folds over distinct structures) whose
 out-of-fold errors give the similarity level from which the model knows the chemistry well (``coverage.py``) and,
-for tree ensembles, the tree spread up to which it is confident (``uncertainty.py``, same fold models).
+for tree ensembles, the tree spread up to which it is confident (``uncertainty.py``, same fold models), and a third
+whose folds hold out whole Murcko scaffolds checks that each of the two signals still predicts error for new series
+(``calibration.series_check``); a signal that does not is stored but not applied.
 
 Adjustment set per treatment. Every treatment is adjusted for the context columns and the mechanism, except
 when the mechanism is (nearly) *determined by* the treatment: the substructure and one mechanism m nearly
@@ -36,13 +38,14 @@ import rdkit
 import sklearn
 from rdkit import Chem
 
-from services.causal import coverage, focus, mechanisms, uncertainty
+from services.causal import calibration, coverage, focus, mechanisms, uncertainty
 from services.causal.effects import EffectRules, estimate_treatment, prepare_context, status_rules
 from services.causal.estimators import ESTIMATORS
 from services.causal.refuters import REFUTERS
 from services.causal.treatments import TreatmentRules, mine_treatments
 from services.causal.verdict import verdict_rules
 from services.featurizer.logic import featurize_molecule, make_featurizer
+from services.predictor.evaluation import murcko_scaffold
 from services.predictor.training import dense_matrix
 from shared.applicability import N_BITS, pack_fingerprints
 from shared.model_store import CAUSAL_PROFILE_FILE
@@ -154,9 +157,17 @@ def build_profile(
     spread = np.full(len(y), np.nan)
     folds, pooled = focus.cross_validated(x, y, model["estimator"], model_seed, coverage.structure_groups(ad_bits),
                                           spread)
-    coverage_section = coverage.coverage_section(ad_bits, folds, np.abs(pooled - y))
+    series_spread = np.full(len(y), np.nan)
+    series_folds, series_pooled = focus.series_cross_validated(
+        x, y, model["estimator"], model_seed, [murcko_scaffold(s) for s in smiles], series_spread)
+    series_errors = np.abs(series_pooled - y)
+    similarity_check = calibration.series_check(
+        coverage.out_of_fold_similarity(ad_bits, series_folds), series_errors, error_rises=False)
+    coverage_section = coverage.coverage_section(ad_bits, folds, np.abs(pooled - y), similarity_check)
+    has_spread = not np.isnan(spread).any()
     uncertainty_section = uncertainty.uncertainty_section(
-        model["estimator"].get("name"), None if np.isnan(spread).any() else spread, np.abs(pooled - y))
+        model["estimator"].get("name"), spread if has_spread else None, np.abs(pooled - y),
+        calibration.series_check(series_spread, series_errors, error_rises=True) if has_spread else None)
     lap("coverage")
 
     counts = {s: sum(e["status"] == s for e in effects) for s in ("supported", "confounded", "not_estimable")}

@@ -15,6 +15,10 @@ cross-validated error was at or below its average. When error does not rise with
 average and the level is the largest spread seen: the condition then excludes (almost) nothing. Fold models are
 trained on two thirds of the data, so their trees tend to disagree somewhat more than the served model's: the level
 errs on the permissive side.
+
+Series check (``calibration.series_check``), as for coverage: in a second cross-validation holding out whole Murcko
+scaffolds, error must rise with the spread (one-sided Spearman, p < 0.05); otherwise ``confident_spread`` is null
+(the level stays as ``calibrated_spread``) and the condition is not applied.
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ UNCERTAINTY_RULE = (
     "confident_spread: for a tree ensemble, a prediction's spread is the standard deviation (ddof=1) of its trees' "
     "predictions; in the coverage cross-validation (3 folds keeping identical fingerprint bits together), each "
     "training molecule's out-of-fold absolute error is fitted as a non-decreasing (isotonic) function of its fold "
-    "model's spread; the level is the largest spread at which that fit is at or below the overall out-of-fold MAE. "
-    "Not applicable (null) to estimators that are not tree ensembles"
+    "model's spread; the level is the largest spread at which that fit is at or below the overall out-of-fold MAE; "
+    "applied only when, in a second 3-fold cross-validation holding out whole Murcko scaffolds, error rises with "
+    "the spread (one-sided Spearman p < 0.05). Not applicable (null) to estimators that are not tree ensembles"
 )
+NOT_APPLIED = ("not applied: on held-out scaffolds the model's error does not rise with its trees' spread, so the "
+               "spread does not tell how sure it is about a new series")
 SPREAD_QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
 
 
@@ -55,8 +62,10 @@ def confident_spread(spreads: np.ndarray, abs_errors: np.ndarray) -> float:
 
 
 def uncertainty_section(
-    estimator_name: str | None, spreads: np.ndarray | None, abs_errors: np.ndarray
+    estimator_name: str | None, spreads: np.ndarray | None, abs_errors: np.ndarray,
+    check: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``check``: the ``calibration.series_check`` of the spread on scaffold folds; failed, the level is null."""
     if spreads is None:
         return {"method": UNCERTAINTY_RULE, "confident_spread": None,
                 "note": f"not applicable: {estimator_name} is not a tree ensemble, so the condition is skipped"}
@@ -71,9 +80,14 @@ def uncertainty_section(
         chosen = abs_errors[(spreads >= low) & ((spreads < high) if q_high < 1.0 else (spreads <= high))]
         bins.append({"quantile_from": q_low, "spread_from": rounded(low), "spread_to": rounded(high),
                      "n": int(len(chosen)), "mae": rounded(chosen.mean()) if len(chosen) else None})
+    applied = check is None or bool(check["passed"])
     return {
         "method": UNCERTAINTY_RULE,
-        "confident_spread": level,
+        "confident_spread": level if applied else None,
+        "calibrated_spread": level,
+        "applied": applied,
+        "series_check": check,
+        **({} if applied else {"note": NOT_APPLIED}),
         "mae_out_of_fold": rounded(abs_errors.mean()),
         "share_confident": round(float(confident.mean()), 4),
         "mae_confident": rounded(abs_errors[confident].mean()),

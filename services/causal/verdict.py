@@ -30,14 +30,15 @@ checks.
    *well-covered similarity* is the smallest similarity at which the fit is at or below the overall
    out-of-fold MAE (``coverage.py``, rule ``rules.coverage``). It is calibrated on the training data only, and
    it is usually stricter than the domain threshold: the domain asks "better than the mean?", coverage asks "at
-   least as good as the model usually is?".
+   least as good as the model usually is?". Applied only when similarity still predicts error for new series (a
+   cross-validation holding out whole Murcko scaffolds, ``calibration.series_check``).
 5. **Model uncertainty.** Do the model's trees agree on this molecule? For a tree ensemble (random forest, extra
    trees), the *spread* is the standard deviation of the individual trees' predictions. In the same
    cross-validation as coverage, each training molecule's out-of-fold absolute error is fitted as a non-decreasing
    (isotonic) function of its fold model's spread, and the *confident spread* is the largest spread at which the
    fit is still at or below the overall out-of-fold MAE (``uncertainty.py``, rule ``rules.uncertainty``). Training
-   data only. Other estimators (knn, gradient boosting) have no spread: the profile stores null and the condition
-   is skipped.
+   data only, and applied only when the spread still predicts error for new series (same check as coverage).
+   Other estimators (knn, gradient boosting) have no spread: the profile stores null and the condition is skipped.
 
 The verdicts, first that applies:
 
@@ -51,8 +52,8 @@ The verdicts, first that applies:
 - **supported**: inside the domain, nearest training analogue at least as similar as the well-covered
   similarity, trees' spread at most the confident spread, focus at least 0.8, and the substructure the prediction
   relies on most has a supported effect. (A profile built before the well-covered similarity or the confident
-  spread existed does not carry it, and a non-ensemble model has no confident spread: that condition is then
-  skipped.)
+  spread existed does not carry it, a level whose signal failed the series check is null, and a non-ensemble
+  model has no confident spread: that condition is then skipped.)
 - **unknown**: inside the domain, but the model has no usable causal profile. Outside the domain it is caution.
 """
 
@@ -82,7 +83,8 @@ def verdict_rules() -> dict[str, Any]:
             f"or focus below {FOCUS_THRESHOLD} or unknown; or no relied-on substructure; or the most relied-on "
             "substructure is not supported",
             "supported: inside the domain, nearest-analogue Tanimoto >= well_covered_similarity, trees' spread <= "
-            f"confident_spread (each skipped for a profile without it; no spread for non-ensembles), focus >= "
+            f"confident_spread (each skipped when the profile has it null: not calibrated, failed its series check, or "
+            f"no spread for non-ensembles), focus >= "
             f"{FOCUS_THRESHOLD}, most relied-on substructure supported",
             "unknown: inside the domain, no usable causal profile",
         ],

@@ -94,6 +94,17 @@ def test_coverage_section_summarises_the_calibration():
     assert section["mae_well_covered"] <= section["mae_out_of_fold"]
     assert 0 < section["share_well_covered"] < 1
     assert sum(b["n"] for b in section["per_similarity"]) == 90
+    assert section["applied"] and section["series_check"] is None  # no check given: the level applies
+    assert section["calibrated_similarity"] == section["well_covered_similarity"]
+
+    failed = coverage_section(bits, folds, np.array(errors), {"n": 90, "spearman": 0.1, "p_value": 0.8,
+                                                              "passed": False})
+    assert failed["well_covered_similarity"] is None and not failed["applied"]
+    assert failed["calibrated_similarity"] == section["well_covered_similarity"]
+    assert failed["series_check"]["p_value"] == 0.8 and failed["note"].startswith("not applied")
+    passed = coverage_section(bits, folds, np.array(errors), {"n": 90, "spearman": -0.4, "p_value": 0.001,
+                                                              "passed": True})
+    assert passed["well_covered_similarity"] == section["well_covered_similarity"] and "note" not in passed
 
 
 def test_identical_fingerprints_share_a_structure_group():

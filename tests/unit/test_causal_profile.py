@@ -192,7 +192,11 @@ def test_a_profile_written_later_is_picked_up(tiny_env, tiny_model, loaded_tiny,
 
 def test_profile_carries_the_coverage_level_and_serving_reads_it(profile):
     coverage = profile["coverage"]
-    assert 0 <= coverage["well_covered_similarity"] <= 1
+    assert 0 <= coverage["calibrated_similarity"] <= 1
+    check = coverage["series_check"]  # scaffold folds over all 200 rows; the level applies only if it passes
+    assert check["n"] == 200 and coverage["applied"] is check["passed"]
+    assert coverage["well_covered_similarity"] == (coverage["calibrated_similarity"] if check["passed"] else None)
+    assert "Murcko scaffolds" in profile["rules"]["coverage"]
     assert "isotonic" in profile["rules"]["coverage"] and "identical fingerprint bits" in profile["rules"]["coverage"]
     assert sum(b["n"] for b in coverage["per_similarity"]) == profile["dataset"]["rows_used"]
     assert "coverage" in profile["build"]["steps"]
@@ -205,7 +209,10 @@ def test_profile_carries_the_coverage_level_and_serving_reads_it(profile):
 
 def test_profile_carries_the_confident_spread_and_serving_reads_it(profile):
     uncertainty = profile["uncertainty"]
-    assert uncertainty["confident_spread"] > 0  # the tiny model is a random forest
+    assert uncertainty["calibrated_spread"] > 0  # the tiny model is a random forest
+    check = uncertainty["series_check"]
+    assert check["n"] == 200 and uncertainty["applied"] is check["passed"]
+    assert uncertainty["confident_spread"] == (uncertainty["calibrated_spread"] if check["passed"] else None)
     assert "non-decreasing (isotonic)" in profile["rules"]["uncertainty"]
     assert sum(b["n"] for b in uncertainty["per_spread_quantile"]) == profile["dataset"]["rows_used"]
     assert uncertainty["mae_confident"] <= uncertainty["mae_out_of_fold"] + 1e-9

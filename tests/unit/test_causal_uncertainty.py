@@ -70,6 +70,10 @@ def test_section_summarises_the_calibration_and_says_when_it_does_not_apply():
     assert maes == sorted(maes)
     skipped = uncertainty_section("knn", None, error)
     assert skipped["confident_spread"] is None and "knn is not a tree ensemble" in skipped["note"]
+    failed = uncertainty_section("random_forest", spread, error, {"n": 400, "spearman": -0.02, "p_value": 0.6,
+                                                                   "passed": False})
+    assert failed["confident_spread"] is None and failed["calibrated_spread"] == section["confident_spread"]
+    assert not failed["applied"] and failed["note"].startswith("not applied")
 
 
 # --- the signal ---
