@@ -12,12 +12,16 @@ default ``/work/shared/data``; see its PROVENANCE.md). Figures printed:
    profile is built on the training part only, the held-out molecules are annotated, and the absolute error is
    tabulated per verdict (n, share, MAE, median, RMSE; also inside and outside the domain), with the
    annotation cost per molecule;
-   Each held-out set is annotated twice with the same model and profile: with the profile's ``confident_spread``
-   (the model-uncertainty condition, ``services/causal/uncertainty.py``) and without it (the rule before it),
-   so the two tables differ by that condition only;
+   Each held-out set is annotated twice with the same model and profile: as served (a coverage or spread level
+   whose signal failed the series check on held-out scaffolds is not applied, ``calibration.series_check``) and
+   with both calibrated levels applied regardless (the rule before the series check), so the two tables differ
+   by that check only;
 3. the supported-vs-unsupported contrast: MAE(unsupported) - MAE(supported) with a percentile bootstrap 95%
    interval (2,000 resamples of each group, seed 0) and the one-sided Mann-Whitney p-value that supported
    predictions have smaller absolute errors.
+
+``--split-seeds 0 1 2`` repeats step 2 on other scaffold splits (the profile's seed follows the split's) and ends
+with one line per dataset and split: how robust the contrast is to the split, not only on the default one.
 """
 
 from __future__ import annotations
@@ -105,10 +109,10 @@ def _annotate(held_out: list[dict], index: Any, threshold: float, causal: Any) -
 
 
 def evaluate(
-    rows: list[dict[str, str]], context: list[str], mechanism: str | None
+    rows: list[dict[str, str]], context: list[str], mechanism: str | None, split_seed: int = 0
 ) -> tuple[list[dict], list[dict], np.ndarray, dict, tuple[float, float], dict]:
-    """Held-out molecules annotated with and without the uncertainty condition, their absolute errors, the
-    profile, ms per molecule (with, without), held-out metrics."""
+    """Held-out molecules annotated as served and with every calibrated level applied (the rule before the series
+    check), their absolute errors, the profile, ms per molecule (as served, levels forced), held-out metrics."""
     import dataclasses
 
     from services.causal.evidence import CausalContext, compile_profile
@@ -119,11 +123,11 @@ def evaluate(
 
     rows, molecules, x = featurized(rows)
     y = np.array([float(r["pactivity"]) for r in rows])
-    train, test = scaffold_split([m["canonical_smiles"] for m in molecules], seed=0)
+    train, test = scaffold_split([m["canonical_smiles"] for m in molecules], seed=split_seed)
     model, _ = make_estimator(ESTIMATOR, 0)
     model.fit(x[train], y[train])
     threshold = domain_threshold([molecules[i] for i in train], x[train], y[train])
-    profile = build_profile([rows[i] for i in train], context, mechanism, MODEL, seed=0)
+    profile = build_profile([rows[i] for i in train], context, mechanism, MODEL, seed=split_seed)
     model.set_params(n_jobs=1)  # as the predictor loader serves it
     held_out = [dict(molecules[i]) for i in test]
     for molecule, value in zip(held_out, model.predict(x[test]), strict=True):
@@ -131,7 +135,9 @@ def evaluate(
     index = NearestNeighbourIndex(pack_fingerprints([molecules[i]["ad_bits"] for i in train]))
     compiled = compile_profile(profile)
     causal = CausalContext(compiled, model, FEATURIZER, 2048)
-    before = CausalContext(dataclasses.replace(compiled, confident_spread=None), model, FEATURIZER, 2048)
+    forced = dataclasses.replace(compiled, well_covered_similarity=profile["coverage"]["calibrated_similarity"],
+                                 confident_spread=profile["uncertainty"]["calibrated_spread"])
+    before = CausalContext(forced, model, FEATURIZER, 2048)
     annotated, ms_with = _annotate(held_out, index, threshold, causal)
     annotated_before, ms_without = _annotate(held_out, index, threshold, before)
 
@@ -159,6 +165,11 @@ def difference_statistics(supported: np.ndarray, unsupported: np.ndarray) -> dic
             "p_value": float(p_value)}
 
 
+def contrast(errors: np.ndarray, verdicts: np.ndarray) -> dict[str, float] | None:
+    supported, unsupported = errors[verdicts == "supported"], errors[verdicts == "unsupported"]
+    return difference_statistics(supported, unsupported) if len(supported) and len(unsupported) else None
+
+
 def print_verdict_statistics(errors: np.ndarray, verdicts: np.ndarray, in_domain: np.ndarray) -> None:
     print(f"   {'verdict':<13} {'n':>5} {'share':>6} {'MAE':>7} {'median':>7} {'RMSE':>7}")
     groups = [(v, verdicts == v) for v in ("supported", "caution", "unsupported", "unknown")]
@@ -168,58 +179,68 @@ def print_verdict_statistics(errors: np.ndarray, verdicts: np.ndarray, in_domain
         if len(chosen):
             print(f"   {label:<13} {len(chosen):>5} {len(chosen) / len(errors):6.1%} {chosen.mean():7.3f} "
                   f"{np.median(chosen):7.3f} {np.sqrt(np.mean(chosen ** 2)):7.3f}")
-    supported, unsupported = errors[verdicts == "supported"], errors[verdicts == "unsupported"]
-    if len(supported) and len(unsupported):
-        d = difference_statistics(supported, unsupported)
+    d = contrast(errors, verdicts)
+    if d is None:
+        print("   MAE unsupported - supported: not computable (a group is empty)")
+    else:
         print(f"   MAE unsupported - supported: {d['difference']:+.3f} (bootstrap 95% CI {d['low']:+.3f} to "
               f"{d['high']:+.3f}, {BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}); one-sided Mann-Whitney "
               f"p = {d['p_value']:.3g} (supported errors smaller)")
-    else:
-        print("   MAE unsupported - supported: not computable (a group is empty)")
 
 
-def verdict_table(name: str, rows: list[dict[str, str]], context: list[str], mechanism: str | None) -> None:
+def print_level(name: str, section: dict[str, Any], level_key: str, calibrated_key: str) -> None:
+    check = section.get("series_check") or {}
+    applied = "applied" if section.get("applied", True) else "NOT applied"
+    print(f"   {name} (training CV only): calibrated {section.get(calibrated_key)}, {applied} ({level_key} = "
+          f"{section.get(level_key)}); series check on held-out scaffolds: Spearman {check.get('spearman')}, "
+          f"one-sided p = {check.get('p_value')}, n = {check.get('n')}")
+
+
+def verdict_table(
+    name: str, rows: list[dict[str, str]], context: list[str], mechanism: str | None, split_seed: int = 0
+) -> dict[str, Any]:
     held_out, held_out_before, errors, profile, (per_molecule_ms, ms_before), metrics = evaluate(
-        rows, context, mechanism)
+        rows, context, mechanism, split_seed)
     verdicts = np.array([m["causal_validity"]["verdict"] for m in held_out])
     verdicts_before = np.array([m["causal_validity"]["verdict"] for m in held_out_before])
     n_train = profile["dataset"]["rows_used"]
-    print(f"\n== {name}: {n_train} train / {len(held_out)} held-out (scaffold split), held-out RMSE "
+    print(f"\n== {name}, scaffold split seed {split_seed}: {n_train} train / {len(held_out)} held-out, held-out RMSE "
           f"{metrics['rmse']:.3f}, MAE {metrics['mae']:.3f}; profile built in "
           f"{profile['build']['seconds']:.1f}s; {profile['effect_counts']}; mechanisms "
           f"{[(m['id'], m['label'][:40], m['size'], m['focus']) for m in profile['mechanisms']['items']]}")
     print(f"   annotation: {per_molecule_ms:.2f} ms per molecule (AD + mechanism + evidence + tree spread + "
-          f"verdict); {ms_before:.2f} ms without the tree spread")
-    coverage = profile.get("coverage") or {}
-    level = coverage.get("well_covered_similarity")
-    if level is not None:
-        similarity = np.array([m["causal_validity"]["applicability_domain"]["max_similarity"] for m in held_out])
-        print(f"   coverage (training CV only): well_covered_similarity {level:.4f}, out-of-fold MAE "
-              f"{coverage['mae_out_of_fold']:.3f}, {coverage['share_well_covered']:.1%} of training molecules "
-              f"covered (MAE {coverage['mae_well_covered']:.3f}); {np.mean(similarity >= level):.1%} of held-out "
-              f"molecules at or above it")
-        print(f"   training OOF error by similarity (from, n, MAE): "
-              f"{[(b['similarity_from'], b['n'], b['mae']) for b in coverage['per_similarity']]}")
-    uncertainty = profile.get("uncertainty") or {}
-    level = uncertainty.get("confident_spread")
-    if level is not None:
-        print(f"   uncertainty (training CV only): confident_spread {level:.4f}, out-of-fold MAE "
-              f"{uncertainty['mae_out_of_fold']:.3f}, {uncertainty['share_confident']:.1%} of training molecules "
-              f"confident (MAE {uncertainty['mae_confident']:.3f})")
+          f"verdict); {ms_before:.2f} ms with both levels forced")
+    coverage, uncertainty = profile["coverage"], profile["uncertainty"]
+    print_level("coverage", coverage, "well_covered_similarity", "calibrated_similarity")
+    similarity = np.array([m["causal_validity"]["applicability_domain"]["max_similarity"] for m in held_out])
+    print(f"   {np.mean(similarity >= coverage['calibrated_similarity']):.1%} of held-out molecules at or above the "
+          f"calibrated similarity; training OOF error by similarity (from, n, MAE): "
+          f"{[(b['similarity_from'], b['n'], b['mae']) for b in coverage['per_similarity']]}")
+    if uncertainty.get("calibrated_spread") is not None:
+        print_level("uncertainty", uncertainty, "confident_spread", "calibrated_spread")
         bins = [(b["quantile_from"], b["spread_from"], b["spread_to"], b["n"], b["mae"])
                 for b in uncertainty["per_spread_quantile"]]
         print(f"   training OOF error by spread quantile (from, spread from-to, n, MAE): {bins}")
     else:
         print(f"   uncertainty: {uncertainty.get('note', 'no level in the profile')}")
-    demoted = (verdicts_before == "supported") & (verdicts != "supported")
-    print(f"   uncertainty condition: {int(demoted.sum())} of {int(np.sum(verdicts_before == 'supported'))} "
-          f"otherwise-supported held-out molecules move to caution"
-          + (f" (their MAE {errors[demoted].mean():.3f})" if demoted.any() else ""))
     in_domain = np.array([m["causal_validity"]["applicability_domain"]["in_domain"] for m in held_out])
-    print("   AFTER (with the uncertainty condition):")
+    print("   AS SERVED (levels applied only where their series check passed):")
     print_verdict_statistics(errors, verdicts, in_domain)
-    print("   BEFORE (same model and profile, uncertainty condition skipped):")
+    print("   BEFORE THE SERIES CHECK (same model and profile, both calibrated levels applied):")
     print_verdict_statistics(errors, verdicts_before, in_domain)
+    return {"name": name.split(" ")[0], "seed": split_seed, "verdicts": verdicts, "errors": errors}
+
+
+def print_robustness(results: list[dict[str, Any]]) -> None:
+    print("\n== supported vs unsupported, per dataset and scaffold split (as served)")
+    for r in results:
+        v, e = r["verdicts"], r["errors"]
+        counts = " ".join(f"{k} n={int(np.sum(v == k))} MAE={e[v == k].mean():.3f}" if np.any(v == k) else f"{k} n=0"
+                          for k in ("supported", "caution", "unsupported"))
+        d = contrast(e, v)
+        diff = "not computable" if d is None else (
+            f"{d['difference']:+.3f} (95% CI {d['low']:+.3f} to {d['high']:+.3f}, p = {d['p_value']:.3g})")
+        print(f"   {r['name']:<7} seed {r['seed']}: {counts}; MAE unsupported - supported {diff}")
 
 
 def build_time(rows: list[dict[str, str]]) -> dict[str, Any]:
@@ -237,14 +258,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
     parser.add_argument("--skip-build", action="store_true", help="only the verdict tables")
+    parser.add_argument("--split-seeds", type=int, nargs="+", default=[0], help="scaffold splits to evaluate")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     akt = akt_rows(args.data)
     if not args.skip_build:
         build_time(akt)
-    verdict_table("PIK3CA (context assay_chembl_id, mechanisms discovered)", pik3ca_rows(args.data),
-                  ["assay_chembl_id"], None)
-    verdict_table("AKT (context gene, mechanism hints)", akt, ["gene"], "mechanism")
+    results = []
+    for seed in args.split_seeds:
+        results.append(verdict_table("PIK3CA (context assay_chembl_id, mechanisms discovered)",
+                                     pik3ca_rows(args.data), ["assay_chembl_id"], None, seed))
+        results.append(verdict_table("AKT (context gene, mechanism hints)", akt, ["gene"], "mechanism", seed))
+    print_robustness(results)
 
 
 if __name__ == "__main__":

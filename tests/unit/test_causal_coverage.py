@@ -15,7 +15,7 @@ from services.causal.coverage import (
     structure_groups,
     well_covered_similarity,
 )
-from services.causal.focus import cross_validated
+from services.causal.focus import cross_validated, series_cross_validated
 
 
 def test_synthetic_error_falling_with_similarity_puts_the_level_where_the_fit_meets_the_average():
@@ -123,3 +123,20 @@ def test_grouped_cross_validation_keeps_a_structure_in_one_fold():
     for g in range(60):
         assert len(set(folds[groups == g])) == 1
     assert set(folds.tolist()) == {0, 1, 2} and predicted.shape == y.shape
+
+
+def test_series_folds_hold_out_whole_scaffolds_and_fill_the_spread():
+    """SYNTHETIC: 12 scaffolds of 3 to 30 rows; every scaffold lies in one fold and the folds are balanced."""
+    rng = np.random.default_rng(5)
+    sizes = rng.integers(3, 31, 12)
+    scaffolds = [f"scaffold{k}" for k, n in enumerate(sizes) for _ in range(n)]
+    x = rng.normal(size=(len(scaffolds), 4))
+    y = x[:, 0] + rng.normal(0, 0.1, len(scaffolds))
+    spread = np.full(len(y), np.nan)
+    folds, predicted = series_cross_validated(x, y, {"name": "random_forest", "params": {"n_estimators": 5}}, 0,
+                                              scaffolds, spread)
+    for key in set(scaffolds):
+        assert len({folds[i] for i, s in enumerate(scaffolds) if s == key}) == 1
+    counts = np.bincount(folds)
+    assert len(counts) == 3 and counts.max() - counts.min() <= sizes.max()
+    assert predicted.shape == y.shape and not np.isnan(spread).any() and (spread >= 0).all()
