@@ -51,3 +51,11 @@ def series_check(signal: np.ndarray, abs_errors: np.ndarray, error_rises: bool) 
     p_value = float(result.pvalue)
     return {"n": int(len(signal)), "spearman": rounded(result.statistic), "p_value": float(f"{p_value:.3g}"),
             "passed": p_value < SERIES_CHECK_ALPHA}
+
+
+def gated_level(name: str, calibrated_name: str, level: float, check: dict | None, not_applied: str) -> dict:
+    """The profile entries of a level behind its series check: ``name`` is null when the check failed (the
+    condition is skipped), ``calibrated_name`` always holds the level; no check given means applied."""
+    applied = check is None or bool(check["passed"])
+    return {name: level if applied else None, calibrated_name: level, "applied": applied, "series_check": check,
+            **({} if applied else {"note": not_applied})}

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from services.causal.calibration import error_level, rounded
+from services.causal.calibration import error_level, gated_level, rounded
 from shared.applicability import NearestNeighbourIndex, pack_fingerprints
 
 COVERAGE_RULE = (
@@ -81,14 +81,9 @@ def coverage_section(
         chosen = abs_errors[(similarity >= low) & (similarity < high)]
         bins.append({"similarity_from": low, "similarity_to": min(high, 1.0), "n": int(len(chosen)),
                      "mae": rounded(chosen.mean()) if len(chosen) else None})
-    applied = check is None or bool(check["passed"])
     return {
         "method": COVERAGE_RULE,
-        "well_covered_similarity": level if applied else None,
-        "calibrated_similarity": level,
-        "applied": applied,
-        "series_check": check,
-        **({} if applied else {"note": NOT_APPLIED}),
+        **gated_level("well_covered_similarity", "calibrated_similarity", level, check, NOT_APPLIED),
         "mae_out_of_fold": rounded(abs_errors.mean()),
         "share_well_covered": round(float(np.mean(similarity >= level)), 4) if len(similarity) else 0.0,
         "mae_well_covered": rounded(abs_errors[similarity >= level].mean()) if len(similarity) else None,

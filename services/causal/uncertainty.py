@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import RegressorMixin
 
-from services.causal.calibration import error_level, rounded
+from services.causal.calibration import error_level, gated_level, rounded
 
 UNCERTAINTY_RULE = (
     "confident_spread: for a tree ensemble, a prediction's spread is the standard deviation (ddof=1) of its trees' "
@@ -80,14 +80,9 @@ def uncertainty_section(
         chosen = abs_errors[(spreads >= low) & ((spreads < high) if q_high < 1.0 else (spreads <= high))]
         bins.append({"quantile_from": q_low, "spread_from": rounded(low), "spread_to": rounded(high),
                      "n": int(len(chosen)), "mae": rounded(chosen.mean()) if len(chosen) else None})
-    applied = check is None or bool(check["passed"])
     return {
         "method": UNCERTAINTY_RULE,
-        "confident_spread": level if applied else None,
-        "calibrated_spread": level,
-        "applied": applied,
-        "series_check": check,
-        **({} if applied else {"note": NOT_APPLIED}),
+        **gated_level("confident_spread", "calibrated_spread", level, check, NOT_APPLIED),
         "mae_out_of_fold": rounded(abs_errors.mean()),
         "share_confident": round(float(confident.mean()), 4),
         "mae_confident": rounded(abs_errors[confident].mean()),
