@@ -22,6 +22,9 @@ default ``/work/shared/data``; see its PROVENANCE.md). Figures printed:
 
 ``--split-seeds 0 1 2`` repeats step 2 on other scaffold splits (the profile's seed follows the split's) and ends
 with one line per dataset and split: how robust the contrast is to the split, not only on the default one.
+``--context-split`` adds PIK3CA split by assay (whole assays held out, ``group_split`` as the trainer's "context"
+split): there the assay confounding that ``unsupported`` names no longer carries over, so the summary also gives
+MAE(unsupported) - MAE(caution).
 """
 
 from __future__ import annotations
@@ -109,7 +112,8 @@ def _annotate(held_out: list[dict], index: Any, threshold: float, causal: Any) -
 
 
 def evaluate(
-    rows: list[dict[str, str]], context: list[str], mechanism: str | None, split_seed: int = 0
+    rows: list[dict[str, str]], context: list[str], mechanism: str | None, split_seed: int = 0,
+    split: str = "scaffold",
 ) -> tuple[list[dict], list[dict], np.ndarray, dict, tuple[float, float], dict]:
     """Held-out molecules annotated as served and with every calibrated level applied (the rule before the series
     check), their absolute errors, the profile, ms per molecule (as served, levels forced), held-out metrics."""
@@ -118,12 +122,15 @@ def evaluate(
     from services.causal.evidence import CausalContext, compile_profile
     from services.causal.profile import build_profile
     from services.predictor.estimators import make_estimator
-    from services.predictor.training import regression_metrics, scaffold_split
+    from services.predictor.evaluation import group_split, split_keys
+    from services.predictor.training import regression_metrics
     from shared.applicability import NearestNeighbourIndex, pack_fingerprints
 
     rows, molecules, x = featurized(rows)
     y = np.array([float(r["pactivity"]) for r in rows])
-    train, test = scaffold_split([m["canonical_smiles"] for m in molecules], seed=split_seed)
+    smiles = [m["canonical_smiles"] for m in molecules]
+    keys = split_keys(split, smiles, {c: [r[c] for r in rows] for c in context})
+    train, test = group_split(keys, 0.2, split_seed, big_groups_train=split == "scaffold")
     model, _ = make_estimator(ESTIMATOR, 0)
     model.fit(x[train], y[train])
     threshold = domain_threshold([molecules[i] for i in train], x[train], y[train])
@@ -165,9 +172,10 @@ def difference_statistics(supported: np.ndarray, unsupported: np.ndarray) -> dic
             "p_value": float(p_value)}
 
 
-def contrast(errors: np.ndarray, verdicts: np.ndarray) -> dict[str, float] | None:
-    supported, unsupported = errors[verdicts == "supported"], errors[verdicts == "unsupported"]
-    return difference_statistics(supported, unsupported) if len(supported) and len(unsupported) else None
+def contrast(errors: np.ndarray, verdicts: np.ndarray, against: str = "supported") -> dict[str, float] | None:
+    """MAE(unsupported) - MAE(``against``) with its statistics; None when a group is empty."""
+    other, unsupported = errors[verdicts == against], errors[verdicts == "unsupported"]
+    return difference_statistics(other, unsupported) if len(other) and len(unsupported) else None
 
 
 def print_verdict_statistics(errors: np.ndarray, verdicts: np.ndarray, in_domain: np.ndarray) -> None:
@@ -197,14 +205,15 @@ def print_level(name: str, section: dict[str, Any], level_key: str, calibrated_k
 
 
 def verdict_table(
-    name: str, rows: list[dict[str, str]], context: list[str], mechanism: str | None, split_seed: int = 0
+    name: str, rows: list[dict[str, str]], context: list[str], mechanism: str | None, split_seed: int = 0,
+    split: str = "scaffold",
 ) -> dict[str, Any]:
     held_out, held_out_before, errors, profile, (per_molecule_ms, ms_before), metrics = evaluate(
-        rows, context, mechanism, split_seed)
+        rows, context, mechanism, split_seed, split)
     verdicts = np.array([m["causal_validity"]["verdict"] for m in held_out])
     verdicts_before = np.array([m["causal_validity"]["verdict"] for m in held_out_before])
     n_train = profile["dataset"]["rows_used"]
-    print(f"\n== {name}, scaffold split seed {split_seed}: {n_train} train / {len(held_out)} held-out, held-out RMSE "
+    print(f"\n== {name}, {split} split seed {split_seed}: {n_train} train / {len(held_out)} held-out, held-out RMSE "
           f"{metrics['rmse']:.3f}, MAE {metrics['mae']:.3f}; profile built in "
           f"{profile['build']['seconds']:.1f}s; {profile['effect_counts']}; mechanisms "
           f"{[(m['id'], m['label'][:40], m['size'], m['focus']) for m in profile['mechanisms']['items']]}")
@@ -228,11 +237,11 @@ def verdict_table(
     print_verdict_statistics(errors, verdicts, in_domain)
     print("   BEFORE THE SERIES CHECK (same model and profile, both calibrated levels applied):")
     print_verdict_statistics(errors, verdicts_before, in_domain)
-    return {"name": name.split(" ")[0], "seed": split_seed, "verdicts": verdicts, "errors": errors}
+    return {"name": name.split(" ")[0], "split": split, "seed": split_seed, "verdicts": verdicts, "errors": errors}
 
 
 def print_robustness(results: list[dict[str, Any]]) -> None:
-    print("\n== supported vs unsupported, per dataset and scaffold split (as served)")
+    print("\n== supported vs unsupported (and unsupported vs caution), per dataset and split (as served)")
     for r in results:
         v, e = r["verdicts"], r["errors"]
         counts = " ".join(f"{k} n={int(np.sum(v == k))} MAE={e[v == k].mean():.3f}" if np.any(v == k) else f"{k} n=0"
@@ -240,7 +249,10 @@ def print_robustness(results: list[dict[str, Any]]) -> None:
         d = contrast(e, v)
         diff = "not computable" if d is None else (
             f"{d['difference']:+.3f} (95% CI {d['low']:+.3f} to {d['high']:+.3f}, p = {d['p_value']:.3g})")
-        print(f"   {r['name']:<7} seed {r['seed']}: {counts}; MAE unsupported - supported {diff}")
+        cu = contrast(e, v, against="caution")
+        vs_caution = "not computable" if cu is None else f"{cu['difference']:+.3f} (p = {cu['p_value']:.3g})"
+        print(f"   {r['name']:<7} {r['split']} seed {r['seed']}: {counts}; MAE unsupported - supported {diff}; "
+              f"unsupported - caution {vs_caution}")
 
 
 def build_time(rows: list[dict[str, str]]) -> dict[str, Any]:
@@ -259,6 +271,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
     parser.add_argument("--skip-build", action="store_true", help="only the verdict tables")
     parser.add_argument("--split-seeds", type=int, nargs="+", default=[0], help="scaffold splits to evaluate")
+    parser.add_argument("--context-split", action="store_true", help="also PIK3CA with whole assays held out")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     akt = akt_rows(args.data)
@@ -269,6 +282,9 @@ def main() -> None:
         results.append(verdict_table("PIK3CA (context assay_chembl_id, mechanisms discovered)",
                                      pik3ca_rows(args.data), ["assay_chembl_id"], None, seed))
         results.append(verdict_table("AKT (context gene, mechanism hints)", akt, ["gene"], "mechanism", seed))
+    for seed in args.split_seeds if args.context_split else []:
+        results.append(verdict_table("PIK3CA (context assay_chembl_id, mechanisms discovered)",
+                                     pik3ca_rows(args.data), ["assay_chembl_id"], None, seed, "context"))
     print_robustness(results)
 
 
