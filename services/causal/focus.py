@@ -92,9 +92,12 @@ def cross_validated(
 def series_cross_validated(
     x: np.ndarray, y: np.ndarray, estimator_spec: dict[str, Any], seed: int, scaffolds: list[str],
     spread: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray] | None:
     """As ``cross_validated``, with folds that hold out whole series: every Murcko scaffold in one fold, folds
-    balanced by size (``grouped_folds``: a large series is not left to chance). The series check's data."""
+    balanced by size (``grouped_folds``: a large series is not left to chance). The series check's data; None
+    when the data hold a single series (nothing to hold out)."""
+    if len(set(scaffolds)) < 2:
+        return None
     folds = grouped_folds(scaffolds, FOLDS, seed)
     return folds, _out_of_fold(x, y, np.arange(len(y)), folds, capped_spec(estimator_spec), seed, spread)
 

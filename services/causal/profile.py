@@ -158,16 +158,19 @@ def build_profile(
     folds, pooled = focus.cross_validated(x, y, model["estimator"], model_seed, coverage.structure_groups(ad_bits),
                                           spread)
     series_spread = np.full(len(y), np.nan)
-    series_folds, series_pooled = focus.series_cross_validated(
+    series = focus.series_cross_validated(
         x, y, model["estimator"], model_seed, [murcko_scaffold(s) for s in smiles], series_spread)
-    series_errors = np.abs(series_pooled - y)
-    similarity_check = calibration.series_check(
-        coverage.out_of_fold_similarity(ad_bits, series_folds), series_errors, error_rises=False)
-    coverage_section = coverage.coverage_section(ad_bits, folds, np.abs(pooled - y), similarity_check)
     has_spread = not np.isnan(spread).any()
+    similarity_check = spread_check = None  # a single series: nothing to check, the levels apply as calibrated
+    if series is not None:
+        series_errors = np.abs(series[1] - y)
+        similarity_check = calibration.series_check(
+            coverage.out_of_fold_similarity(ad_bits, series[0]), series_errors, error_rises=False)
+        if has_spread:
+            spread_check = calibration.series_check(series_spread, series_errors, error_rises=True)
+    coverage_section = coverage.coverage_section(ad_bits, folds, np.abs(pooled - y), similarity_check)
     uncertainty_section = uncertainty.uncertainty_section(
-        model["estimator"].get("name"), spread if has_spread else None, np.abs(pooled - y),
-        calibration.series_check(series_spread, series_errors, error_rises=True) if has_spread else None)
+        model["estimator"].get("name"), spread if has_spread else None, np.abs(pooled - y), spread_check)
     lap("coverage")
 
     counts = {s: sum(e["status"] == s for e in effects) for s in ("supported", "confounded", "not_estimable")}

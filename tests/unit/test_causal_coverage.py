@@ -140,3 +140,11 @@ def test_series_folds_hold_out_whole_scaffolds_and_fill_the_spread():
     counts = np.bincount(folds)
     assert len(counts) == 3 and counts.max() - counts.min() <= sizes.max()
     assert predicted.shape == y.shape and not np.isnan(spread).any() and (spread >= 0).all()
+
+
+def test_a_single_series_has_nothing_to_hold_out():
+    """SYNTHETIC: every molecule on one scaffold: no series check (None), rather than a fold with no training data."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(30, 4))
+    assert series_cross_validated(x, x[:, 0], {"name": "random_forest", "params": {"n_estimators": 5}}, 0,
+                                  ["c1ccccc1"] * 30) is None
