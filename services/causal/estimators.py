@@ -5,6 +5,9 @@ the identified confounders) and returns a value with a 95% interval:
 
 - ``linear``: DoWhy ``backdoor.linear_regression`` (OLS of pActivity on the treatment and the confounder
   indicators; the interval is the OLS one). It is the primary estimate and the one the refuters re-run (fast).
+  When the treatment is a linear combination of the confounder indicators (say, exactly the molecules of some
+  assays), OLS has no unique answer: the pseudo-inverse would split the effect arbitrarily between the treatment
+  and those assays, with a tight interval. The effect is then not identified, and no number is returned.
 - ``propensity_weighting``: DoWhy ``backdoor.propensity_score_weighting`` with a scikit-learn
   ``LogisticRegression`` propensity model (scores clipped to [0.05, 0.95], normalised inverse-propensity weights);
   the interval is the weighted-means sandwich with the propensities taken as known.
@@ -38,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 Z95 = 1.959964
 ZERO_TOLERANCE = 1e-9
+COLLINEAR_VARIANCE = 1e-8  # treatment variance left after regressing it on the confounders: below, no effect
 PS_CLIP = (0.05, 0.95)
 
 
@@ -88,6 +92,14 @@ def difference_in_means(t: np.ndarray, y: np.ndarray) -> tuple[float, tuple[floa
     return diff, (diff - Z95 * se, diff + Z95 * se)
 
 
+def unexplained_treatment_variance(data: EffectData) -> float:
+    """Variance of the treatment left after least squares on an intercept and the confounder indicators."""
+    design = np.column_stack([np.ones(len(data.frame)), data.confounders()])
+    t = data.t
+    coefficients, *_ = np.linalg.lstsq(design, t, rcond=None)
+    return float(np.mean((t - design @ coefficients) ** 2))
+
+
 class EffectEstimator(ABC):
     name: ClassVar[str]
 
@@ -108,6 +120,8 @@ class LinearRegression(EffectEstimator):
     name = "linear"
 
     def estimate(self, data: EffectData) -> Estimate:
+        if unexplained_treatment_variance(data) < COLLINEAR_VARIANCE:
+            raise ValueError("the treatment is a linear combination of the confounders: its effect is not identified")
         estimator = LinearRegressionEstimator(data.estimand, confidence_intervals=True, confidence_level=0.95)
         estimator.fit(data.frame)
         result = estimator.estimate_effect(data.frame, treatment_value=1, control_value=0, target_units="ate")

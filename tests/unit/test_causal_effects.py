@@ -118,6 +118,22 @@ def test_a_substructure_only_ever_measured_in_its_own_assay_is_not_estimable():
     answer = ask(rows_from(smiles, y, assay_chembl_id=np.where(t == 1, "A", "B")), CONFOUNDED_SMARTS)
     assert answer["verdict"] == "not_estimable"
     assert answer["naive_effect"]["value"] > 1.0  # the association is there; its cause cannot be told apart
+    # The treatment is assay A's indicator: OLS would split the 1.5 arbitrarily between the two, with a tight
+    # interval. No number is the honest answer.
+    assert answer["adjusted_effect"] == {"estimator": "linear", "value": None, "ci": None}
+    assert "linear" not in [e["estimator"] for e in answer["estimates"]]
+
+
+def test_a_treatment_that_overlaps_its_assays_keeps_its_linear_estimate():
+    """The collinearity guard refuses only an exact combination: one molecule of A without it, and a number again."""
+    smiles = sample_smiles(600)
+    t = has(smiles, CONFOUNDED_SMARTS)
+    assay = np.where(t == 1, "A", "B")
+    assay[np.flatnonzero(t == 0)[:30]] = "A"
+    y = 6 + 1.5 * (assay == "A") + np.random.default_rng(0).normal(0, 0.5, len(t))
+    answer = ask(rows_from(smiles, y, assay_chembl_id=assay), CONFOUNDED_SMARTS, refuters=[])
+    assert answer["adjusted_effect"]["value"] is not None
+    assert abs(answer["adjusted_effect"]["value"]) < 0.5  # the assay, not the substructure, carries the 1.5
 
 
 @pytest.mark.parametrize(("question", "detail"), [
