@@ -167,9 +167,14 @@ def test_the_spread_condition_is_skipped_without_a_spread_or_a_level():
     assert verdict(0.9, profile=PROFILE | {"confident_spread": None})["verdict"] == "supported"
 
 
-def test_the_spread_does_not_change_unsupported_or_out_of_domain():
+def test_mostly_confounded_and_trees_disagreeing_is_unsupported_and_agreeing_is_caution():
     result = verdict(0.9, evidence=CONFOUNDED)
-    assert result["verdict"] == "unsupported" and not any("trees disagree" in r for r in result["reasons"])
+    assert result["verdict"] == "unsupported" and "trees disagree" in result["reasons"][0]
+    result = verdict(0.3, evidence=CONFOUNDED)
+    assert result["verdict"] == "caution" and not any("trees disagree" in r for r in result["reasons"])
+
+
+def test_out_of_domain_gives_the_domain_reason_not_the_spread_one():
     result = verdict(0.9, domain=OUT)
     assert result["verdict"] == "caution" and not any("trees disagree" in r for r in result["reasons"])
 

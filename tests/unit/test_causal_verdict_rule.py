@@ -38,11 +38,19 @@ def test_in_domain_focused_and_main_evidence_supported_is_supported():
     assert result["evidence"] == SUPPORTED_MAIN and result["mechanism"]["label"] == "allosteric"
 
 
-def test_mostly_confounded_reliance_is_unsupported_inside_or_outside_the_domain():
-    for domain in (IN, OUT):
-        result = verdict(domain, MOSTLY_CONFOUNDED)
-        assert result["verdict"] == "unsupported"
-        assert any("80% of what the prediction relies on is confounded" in r for r in result["reasons"])
+def test_mostly_confounded_reliance_outside_the_domain_is_unsupported():
+    result = verdict(OUT, MOSTLY_CONFOUNDED)
+    assert result["verdict"] == "unsupported"
+    assert result["reasons"][0].startswith("outside the applicability domain")
+    assert any("80% of what the prediction relies on is confounded" in r for r in result["reasons"])
+
+
+def test_mostly_confounded_reliance_on_familiar_ground_is_caution_bound_to_its_assays():
+    """Inside the domain, nothing against coverage or the trees: the number holds where its analogues were measured."""
+    result = verdict(IN, MOSTLY_CONFOUNDED)
+    assert result["verdict"] == "caution"
+    assert "80% of what the prediction relies on is confounded" in result["reasons"][0]
+    assert "not in another" in result["reasons"][1]
 
 
 def test_outside_the_domain_is_caution_at_best():
@@ -62,10 +70,23 @@ def test_focus_exactly_at_the_threshold_is_enough():
     assert verdict(IN, SUPPORTED_MAIN, focus=FOCUS_THRESHOLD)["verdict"] == "supported"
 
 
-@pytest.mark.parametrize("main_status", ["not_estimable", "confounded"])
-def test_main_evidence_not_supported_is_caution(main_status):
-    evidence = [item("c1ccncc1", 0.6, main_status), item("C1CCNCC1", 0.5, "supported"),
+def test_main_evidence_confounded_is_caution_even_when_the_rest_is_supported():
+    evidence = [item("c1ccncc1", 0.6, "confounded"), item("C1CCNCC1", 0.5, "supported"),
                 item("CCO", 0.4, "supported")]
+    assert verdict(IN, evidence)["verdict"] == "caution"
+
+
+def test_main_evidence_not_estimable_is_no_evidence_against_when_the_rest_is_supported():
+    evidence = [item("c1ccncc1", 0.6, "not_estimable"), item("C1CCNCC1", 0.5, "supported"),
+                item("CCO", 0.1, "confounded")]
+    result = verdict(IN, evidence)
+    assert result["verdict"] == "supported"
+    assert any(r.startswith("it also relies on C1CCNCC1 (supported") for r in result["reasons"])
+
+
+@pytest.mark.parametrize("statuses", [("not_estimable", "not_estimable"), ("not_estimable", "confounded")])
+def test_without_any_supported_substructure_it_is_caution(statuses):
+    evidence = [item("c1ccncc1", 0.6, statuses[0]), item("C1CCNCC1", 0.3, statuses[1])]
     assert verdict(IN, evidence)["verdict"] == "caution"
 
 
@@ -90,7 +111,8 @@ def test_tiny_contributions_do_not_count_towards_confounding():
 def test_without_attributions_every_substructure_weighs_the_same():
     evidence = [item("C1CCNCC1", None, "confounded"), item("CCO", None, "confounded"),
                 item("c1ccncc1", None, "supported")]
-    assert verdict(IN, evidence)["verdict"] == "unsupported"
+    assert verdict(OUT, evidence)["verdict"] == "unsupported"
+    assert any(r.startswith("67% of what the prediction relies on") for r in verdict(IN, evidence)["reasons"])
 
 
 def test_unassigned_mechanism_is_caution():
@@ -140,10 +162,12 @@ def test_at_or_above_the_well_covered_similarity_is_supported_without_the_covera
         assert not any("nearest training analogue" in r for r in result["reasons"])
 
 
-def test_coverage_does_not_change_unsupported():
+def test_mostly_confounded_and_below_the_well_covered_similarity_is_unsupported_with_both_reasons():
     result = covered_verdict(0.42, MOSTLY_CONFOUNDED)
     assert result["verdict"] == "unsupported"
-    assert not any("nearest training analogue" in r for r in result["reasons"])
+    assert "nearest training analogue (Tanimoto 0.42)" in result["reasons"][0]
+    assert "80% of what the prediction relies on is confounded" in result["reasons"][1]
+    assert covered_verdict(0.6, MOSTLY_CONFOUNDED)["verdict"] == "caution"
 
 
 def test_out_of_domain_gives_the_domain_reason_not_the_coverage_one():
