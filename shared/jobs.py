@@ -278,7 +278,11 @@ class RedisJobStore(JobStore):
         self._mark_failed(keys=[self._key(job_id)], args=[json.dumps(error), json.dumps(utc_now())])
 
     def delete(self, job_id: str) -> None:
-        self._redis.delete(self._key(job_id))
+        """The job with its chunks and attachments: a job deleted part-way leaves no results behind."""
+        key = self._key(job_id)
+        n_chunks = self._redis.hget(key, "n_chunks")
+        chunk_keys = [self._chunk_key(job_id, i) for i in range(int(n_chunks or 0))]
+        self._redis.delete(key, *chunk_keys, *self._redis.scan_iter(f"{key}:attachment:*"))
 
     def ping(self) -> bool:
         try:

@@ -137,6 +137,17 @@ class JobStoreContract:
         store.delete(job_id)
         assert store.record(job_id) is None
 
+    def test_delete_drops_saved_chunks_and_attachments(self, store):
+        """A job deleted part-way (the broker failed mid-publish) leaves nothing a later job could inherit."""
+        job_id = new_job(store, total=4, n_chunks=2)
+        store.save_chunk(job_id, 0, results_for(0))
+        store.put_attachment(job_id, "sdf", "$$$$")
+        store.delete(job_id)
+        store.create(new_job_record(job_id, MODEL, 4, 2))
+        store.save_chunk(job_id, 1, results_for(1))
+        assert store.results(job_id, 2) == results_for(1)
+        assert store.attachment(job_id, "sdf") is None
+
     def test_ping(self, store):
         assert store.ping() is True
 
