@@ -199,3 +199,26 @@ def test_wait_times_out_with_none():
     store = MemoryJobStore()
     store.create(new_job_record("j", {"name": "akt1", "version": 1}, total=1, n_chunks=1))
     assert service.wait_for_job(store, "j", 0.1) is None
+
+
+def succeeded_prediction_job(store, job_id="j"):
+    store.create(new_job_record(job_id, {"name": "akt1", "version": 1}, total=1, n_chunks=1))
+    store.save_chunk(job_id, 0, [{"id": "0"}])
+
+
+def test_sdf_export_not_rendered_in_time_is_export_not_ready(chains):
+    """No featurizer answers (none running, or it is slow): one render is asked for, and the caller is told to retry."""
+    store = MemoryJobStore()
+    succeeded_prediction_job(store)
+    with pytest.raises(service.ExportNotReady) as info:
+        service.export_results(store, "j", "sdf", timeout=0.1)
+    assert (info.value.status, info.value.code, info.value.details) == (503, "export_not_ready", {"job_id": "j"})
+    assert len(chains.sent) == 1 and chains.sent[0][0].task == service.EXPORT_SDF_TASK
+
+
+def test_sdf_export_already_rendered_is_served_without_a_task(chains):
+    store = MemoryJobStore()
+    succeeded_prediction_job(store)
+    store.put_attachment("j", "sdf", "rendered\n$$$$\n")
+    assert service.export_results(store, "j", "sdf", timeout=0.1) == ("rendered\n$$$$\n", service.EXPORTS["sdf"])
+    assert chains.sent == []
