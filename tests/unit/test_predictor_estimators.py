@@ -35,7 +35,7 @@ def test_every_estimator_fits_and_predicts(name):
         params = {"max_iter": 30}
     model, spec = make_estimator({"name": name, "params": params}, seed=0)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # knn's jaccard metric warns that it binarizes the input
+        warnings.simplefilter("error")  # no estimator warns on its own input (knn binarizes explicitly)
         model.fit(x, y)
         pred = model.predict(x)
     assert pred.shape == (len(y),)
@@ -55,6 +55,14 @@ def test_params_and_seed_reach_the_regressor():
     assert model.n_estimators == 7 and model.random_state == 42
 
 
+def test_knn_compares_presence_not_counts():
+    """Tanimoto neighbours: a molecule with an environment counted three times is the same as with it once."""
+    x = np.array([[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]], dtype=np.float32)
+    model, _ = make_estimator({"name": "knn", "params": {"n_neighbors": 1}}, seed=0)
+    model.fit(x, np.array([1.0, 2.0, 3.0]))
+    assert model.predict(np.array([[3, 0, 0, 0], [0, 4, 2, 0]], dtype=np.float32)).tolist() == [1.0, 2.0]
+
+
 def test_missing_params_means_defaults():
     model, spec = make_estimator({"name": "knn"}, seed=0)
     assert spec["params"] == {"n_neighbors": 5, "weights": "distance"}
@@ -68,9 +76,7 @@ def test_same_seed_same_predictions(name):
     predictions = []
     for _ in range(2):
         model, _ = make_estimator({"name": name, "params": params}, seed=7)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            predictions.append(model.fit(x, y).predict(x))
+        predictions.append(model.fit(x, y).predict(x))
     np.testing.assert_array_equal(predictions[0], predictions[1])
 
 
