@@ -54,12 +54,13 @@ The verdicts, first that applies:
   confident spread; or the model's focus on its mechanism is below 0.8 or unknown; or the prediction relies on
   no profiled substructure; or the evidence falls short of *supported* below.
 - **supported**: inside the domain, nearest training analogue at least as similar as the well-covered
-  similarity, trees' spread at most the confident spread, focus at least 0.8, and the causal evidence holds:
-  the substructure the prediction relies on most is not confounded (supported, or not estimable: the data could
-  not tell, which is no evidence against it), at least one relied-on substructure has a supported effect, and
-  at most half of the relied-on weight is confounded. (A profile built before the well-covered similarity or
-  the confident spread existed does not carry it, a level whose signal failed the series check is null, and a
-  non-ensemble model has no confident spread: that condition is then skipped.)
+  similarity, trees' spread at most the confident spread, focus at least 0.8, and more than half of what the
+  prediction relies on (weighted by |contribution|) is on substructures with a supported effect: the mirror of
+  *unsupported*. A not-estimable substructure is no evidence of confounding, but no support either: its effect
+  was never seen apart from its assay or series (on held-out PIK3CA scaffolds, predictions led by such
+  substructures were among the worst). A profile built before the well-covered similarity or the confident
+  spread existed does not carry it, a level whose signal failed the series check is null, and a non-ensemble
+  model has no confident spread: that condition is then skipped.
 - **unknown**: inside the domain, but the model has no usable causal profile. Outside the domain it is caution.
 
 Why confounded reliance alone is not *unsupported*: an assay-confounded substructure carries the potency level
@@ -77,6 +78,7 @@ from typing import Any
 FOCUS_THRESHOLD = 0.8
 MIN_CONTRIBUTION = 0.05
 MAX_CONFOUNDED_SHARE = 0.5
+MIN_SUPPORTED_SHARE = 0.5  # supported needs more than this share of the relied-on weight on supported effects
 NO_PROFILE = "this model has no causal profile yet, so causal support was not assessed"
 
 
@@ -86,6 +88,7 @@ def verdict_rules() -> dict[str, Any]:
         "focus_threshold": FOCUS_THRESHOLD,
         "min_contribution": MIN_CONTRIBUTION,
         "max_confounded_share": MAX_CONFOUNDED_SHARE,
+        "min_supported_share": MIN_SUPPORTED_SHARE,
         "rule": [
             f"unsupported: more than {MAX_CONFOUNDED_SHARE:.0%} of the relied-on weight (|contribution| >= "
             f"{MIN_CONTRIBUTION}) is on confounded substructures, and the molecule is outside the applicability "
@@ -100,9 +103,8 @@ def verdict_rules() -> dict[str, Any]:
             "of supported",
             "supported: inside the domain, nearest-analogue Tanimoto >= well_covered_similarity, trees' spread <= "
             f"confident_spread (each skipped when the profile has it null: not calibrated, failed its series check, or "
-            f"no spread for non-ensembles), focus >= {FOCUS_THRESHOLD}, the most relied-on substructure not "
-            f"confounded, at least one relied-on substructure supported, and at most {MAX_CONFOUNDED_SHARE:.0%} of "
-            "the relied-on weight confounded",
+            f"no spread for non-ensembles), focus >= {FOCUS_THRESHOLD}, and more than {MIN_SUPPORTED_SHARE:.0%} of "
+            "the relied-on weight on substructures with a supported effect (not_estimable ones are no support)",
             "unknown: inside the domain, no usable causal profile",
         ],
     }
@@ -128,18 +130,17 @@ def spread_reason(spread: float, level: float) -> str:
             "cross-validated error was at or below its average")
 
 
-def _evidence_holds(relied: list[dict[str, Any]], confounded_share: float) -> bool:
-    """The causal part of *supported*: nothing confounded leads, something supported is there, little confounded."""
-    return (bool(relied) and relied[0]["status"] != "confounded" and confounded_share <= MAX_CONFOUNDED_SHARE
-            and any(e["status"] == "supported" for e in relied))
+def _share(relied: list[dict[str, Any]], status: str) -> float:
+    """The share of the relied-on weight on substructures of ``status`` (0 when nothing is relied on)."""
+    total = sum(_weight(e) for e in relied)
+    return sum(_weight(e) for e in relied if e["status"] == status) / total if total else 0.0
 
 
 def _causal(in_domain: bool, mechanism: dict | None, evidence: list[dict], footing: list[str]) -> tuple[str, list[str]]:
     """The verdict once the domain is known; ``footing`` holds the coverage and spread reasons that apply."""
     relied = sorted((e for e in evidence if _weight(e) >= MIN_CONTRIBUTION), key=_weight, reverse=True)
-    total = sum(_weight(e) for e in relied)
     confounded = [e for e in relied if e["status"] == "confounded"]
-    share = sum(_weight(e) for e in confounded) / total if total else 0.0
+    share = _share(relied, "confounded")
     if share > MAX_CONFOUNDED_SHARE:
         named = (f"{share:.0%} of what the prediction relies on is confounded by assay or mechanism: "
                  + "; ".join(_describe(e) for e in confounded[:3]))
@@ -148,6 +149,7 @@ def _causal(in_domain: bool, mechanism: dict | None, evidence: list[dict], footi
         return "caution", [named, "inside the domain with no coverage or tree-agreement concern, the number should "
                                   "hold in the assays its close analogues were measured in, but not in another"]
     reasons = list(footing)
+    supported_share = _share(relied, "supported")
     focus = mechanism.get("focus") if mechanism else None
     if mechanism is None:
         reasons.append("the molecule could not be assigned to a mechanism")
@@ -162,11 +164,11 @@ def _causal(in_domain: bool, mechanism: dict | None, evidence: list[dict], footi
         reasons.append("the prediction does not rely measurably on any profiled substructure")
     else:
         reasons.append(f"the prediction relies most on {_describe(relied[0])}")
-        also_supported = [_describe(e) for e in relied[1:] if e["status"] == "supported"]
-        if relied[0]["status"] != "supported" and also_supported:
-            reasons.append("it also relies on " + "; ".join(also_supported[:3]))
+        reasons.append(f"{supported_share:.0%} of what it relies on has a supported effect ("
+                       f"{'more' if supported_share > MIN_SUPPORTED_SHARE else 'not more'} than the "
+                       f"{MIN_SUPPORTED_SHARE:.0%} needed)")
     focused = focus is not None and focus >= FOCUS_THRESHOLD
-    if in_domain and not footing and focused and _evidence_holds(relied, share):
+    if in_domain and not footing and focused and supported_share > MIN_SUPPORTED_SHARE:
         return "supported", reasons
     return "caution", reasons
 
