@@ -284,7 +284,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
     parser.add_argument("--skip-build", action="store_true", help="only the verdict tables")
-    parser.add_argument("--split-seeds", type=int, nargs="+", default=[0], help="scaffold splits to evaluate")
+    parser.add_argument("--split-seeds", type=int, nargs="*", default=[0],
+                        help="scaffold splits to evaluate (none: only the build time)")
     parser.add_argument("--context-split", action="store_true", help="also PIK3CA with whole assays held out")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
