@@ -5,9 +5,9 @@ the result as the version's ``causal_profile.json`` sidecar. The profile is JSON
 (``"rules"``), so what a verdict rests on can always be read back. Steps and what they cost on 5,000 rows:
 featurize (the model's featurizer), mine treatments (``treatments.py``), find mechanisms (``mechanisms.py``), one
 effect per treatment with the shared machinery of ``effects.py`` (DoWhy, 10 refuter simulations each), the
-focus cross-validation (``focus.py``), and a second cross-validation (folds over distinct structures) whose
-out-of-fold errors give the similarity level from which the model knows the chemistry well (``coverage.py``) and,
-for tree ensembles, the tree spread up to which it is confident (``uncertainty.py``, same fold models), and a third
+focus cross-validation (``focus.py``, folds over distinct structures), whose out-of-fold errors also give the
+similarity level from which the model knows the chemistry well (``coverage.py``) and, for tree ensembles, the tree
+spread up to which it is confident (``uncertainty.py``, same fold models), and a second cross-validation
 whose folds hold out whole Murcko scaffolds checks that each of the two signals still predicts error for new series
 (``calibration.series_check``); a signal that does not is stored but not applied.
 
@@ -148,15 +148,16 @@ def build_profile(
     lap("effects")
 
     model_seed = int(model.get("seed", seed))
-    folds, pooled = focus.cross_validated(x, y, model["estimator"], model_seed)
+    ad_bits = [m["ad_bits"] for m in molecules]
+    spread = np.full(len(y), np.nan)
+    # One pooled cross-validation serves focus, coverage and uncertainty; its folds keep identical structures
+    # (the same compound measured in several assays) together, so no fold predicts a molecule it was trained on.
+    folds, pooled = focus.cross_validated(x, y, model["estimator"], model_seed, coverage.structure_groups(ad_bits),
+                                          spread)
     focus_section = focus.focus_section(x, y, ids, model["estimator"], model_seed, cv=(folds, pooled))
     for item in mechanism_section["items"]:
         item["focus"] = focus_section["per_mechanism"][item["id"]]["focus"]
     lap("focus")
-    ad_bits = [m["ad_bits"] for m in molecules]
-    spread = np.full(len(y), np.nan)
-    folds, pooled = focus.cross_validated(x, y, model["estimator"], model_seed, coverage.structure_groups(ad_bits),
-                                          spread)
     series_spread = np.full(len(y), np.nan)
     series = focus.series_cross_validated(
         x, y, model["estimator"], model_seed, [murcko_scaffold(s) for s in smiles], series_spread)
