@@ -237,6 +237,9 @@ class RedisJobStore(JobStore):
     def _chunk_key(self, job_id: str, index: int) -> str:
         return f"{self._key(job_id)}:chunk:{index}"
 
+    def _attachments_key(self, job_id: str) -> str:
+        return f"{self._key(job_id)}:attachments"  # one hash, name -> text: deleted with one key
+
     def create(self, record: dict[str, Any]) -> None:
         fields = {k: json.dumps(v) if k in _JSON_FIELDS else v for k, v in record.items()}
         try:
@@ -278,11 +281,18 @@ class RedisJobStore(JobStore):
         self._mark_failed(keys=[self._key(job_id)], args=[json.dumps(error), json.dumps(utc_now())])
 
     def delete(self, job_id: str) -> None:
-        """The job with its chunks and attachments: a job deleted part-way leaves no results behind."""
+        """The job with its chunks and attachments: a job deleted part-way leaves no results behind.
+
+        Called while answering a broker failure, often with Redis itself unreachable: that must not turn the
+        client's 503 into a 500, and the keys expire with their TTL anyway.
+        """
         key = self._key(job_id)
-        n_chunks = self._redis.hget(key, "n_chunks")
-        chunk_keys = [self._chunk_key(job_id, i) for i in range(int(n_chunks or 0))]
-        self._redis.delete(key, *chunk_keys, *self._redis.scan_iter(f"{key}:attachment:*"))
+        try:
+            n_chunks = int(self._redis.hget(key, "n_chunks") or 0)
+            chunk_keys = [self._chunk_key(job_id, i) for i in range(n_chunks)]
+            self._redis.delete(key, self._attachments_key(job_id), *chunk_keys)
+        except redis.RedisError as exc:
+            logger.warning("job %s not deleted (%s); its keys expire with their TTL", job_id, exc)
 
     def ping(self) -> bool:
         try:
@@ -291,10 +301,13 @@ class RedisJobStore(JobStore):
             return False
 
     def put_attachment(self, job_id: str, name: str, text: str) -> None:
-        self._redis.set(f"{self._key(job_id)}:attachment:{name}", text, ex=self._ttl)
+        with self._redis.pipeline() as pipe:
+            pipe.hset(self._attachments_key(job_id), name, text)
+            pipe.expire(self._attachments_key(job_id), self._ttl)
+            pipe.execute()
 
     def attachment(self, job_id: str, name: str) -> str | None:
-        return self._redis.get(f"{self._key(job_id)}:attachment:{name}")
+        return self._redis.hget(self._attachments_key(job_id), name)
 
 
 def make_job_store(settings: Settings) -> JobStore:
