@@ -57,10 +57,11 @@ The verdicts, first that applies:
   similarity, trees' spread at most the confident spread, focus at least 0.8, and more than half of what the
   prediction relies on (weighted by |contribution|) is on substructures with a supported effect: the mirror of
   *unsupported*. A not-estimable substructure is no evidence of confounding, but no support either: its effect
-  was never seen apart from its assay or series (on held-out PIK3CA scaffolds, predictions led by such
-  substructures were among the worst). A profile built before the well-covered similarity or the confident
-  spread existed does not carry it, a level whose signal failed the series check is null, and a non-ensemble
-  model has no confident spread: that condition is then skipped.
+  was never seen apart from its assay or series (an earlier rule let a not-estimable lead pass; on one PIK3CA
+  scaffold split the predictions it let through were less accurate than the caution ones). A profile built
+  before the well-covered similarity or the confident spread existed does not carry it, a level whose signal
+  failed the series check is null, and a non-ensemble model has no confident spread: that condition is then
+  skipped.
 - **unknown**: inside the domain, but the model has no usable causal profile. Outside the domain it is caution.
 
 Why confounded reliance alone is not *unsupported*: an assay-confounded substructure carries the potency level
@@ -80,6 +81,7 @@ MIN_CONTRIBUTION = 0.05
 MAX_CONFOUNDED_SHARE = 0.5
 MIN_SUPPORTED_SHARE = 0.5  # supported needs more than this share of the relied-on weight on supported effects
 NO_PROFILE = "this model has no causal profile yet, so causal support was not assessed"
+CONFOUNDED_RELIANCE = "of what the prediction relies on is confounded by assay or mechanism"  # after the share
 
 
 def verdict_rules() -> dict[str, Any]:
@@ -142,7 +144,7 @@ def _causal(in_domain: bool, mechanism: dict | None, evidence: list[dict], footi
     confounded = [e for e in relied if e["status"] == "confounded"]
     share = _share(relied, "confounded")
     if share > MAX_CONFOUNDED_SHARE:
-        named = (f"{share:.0%} of what the prediction relies on is confounded by assay or mechanism: "
+        named = (f"{share:.0%} {CONFOUNDED_RELIANCE}: "
                  + "; ".join(_describe(e) for e in confounded[:3]))
         if not in_domain or footing:
             return "unsupported", [*footing, named]

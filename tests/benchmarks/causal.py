@@ -179,13 +179,12 @@ def contrast(errors: np.ndarray, verdicts: np.ndarray, against: str = "supported
     return difference_statistics(other, unsupported) if len(other) and len(unsupported) else None
 
 
-CONFOUNDED_REASON = "is confounded by assay or mechanism"  # verdict.py's words for mostly-confounded reliance
-
-
 def confounded_on_familiar_ground(molecules: list[dict]) -> np.ndarray:
     """``caution`` because most of the reliance is confounded, though the molecule is covered and the trees agree."""
+    from services.causal.verdict import CONFOUNDED_RELIANCE
+
     return np.array([m["causal_validity"]["verdict"] == "caution"
-                     and any(CONFOUNDED_REASON in r for r in m["causal_validity"]["reasons"]) for m in molecules])
+                     and any(CONFOUNDED_RELIANCE in r for r in m["causal_validity"]["reasons"]) for m in molecules])
 
 
 def print_verdict_statistics(
