@@ -26,14 +26,30 @@ class NearestNeighbourIndex:
         self.bits = np.unpackbits(packed, axis=1, count=n_bits)
         self.counts = self.bits.sum(axis=1, dtype=np.int32)
 
+    def similarities(self, on_bits: list[int]) -> np.ndarray:
+        """Tanimoto similarity of one query (non-empty on-bits) to every training fingerprint."""
+        shared = self.bits[:, on_bits].sum(axis=1, dtype=np.int32)
+        return shared / (self.counts + len(on_bits) - shared)
+
     def max_similarity(self, on_bits: list[int], exclude: int | None = None) -> float:
         if not on_bits or len(self.counts) == 0:
             return 0.0
-        shared = self.bits[:, on_bits].sum(axis=1, dtype=np.int32)
-        similarity = shared / (self.counts + len(on_bits) - shared)
+        similarity = self.similarities(on_bits)
         if exclude is not None:
             similarity[exclude] = -1.0
         return float(similarity.max())
+
+    def mean_distance(self, on_bits: list[int], k: int) -> float:
+        """Mean Tanimoto distance (1 - similarity) to the ``k`` most similar training fingerprints (all if fewer).
+
+        An empty query or an empty index shares nothing with anything: distance 1.
+        """
+        if not on_bits or len(self.counts) == 0:
+            return 1.0
+        similarity = self.similarities(on_bits)
+        k = min(k, len(similarity))
+        nearest = np.partition(similarity, len(similarity) - k)[len(similarity) - k:]
+        return float(1.0 - nearest.mean())
 
 
 def calibrate_threshold(similarities: np.ndarray, abs_errors: np.ndarray, baseline_rmse: float) -> float:

@@ -26,9 +26,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import RegressorMixin
 
 from services.causal.calibration import error_level, gated_level, rounded
+from services.predictor.spread import has_trees as has_trees  # moved there; re-exported for the callers here
+from services.predictor.spread import tree_spread as tree_spread
 
 UNCERTAINTY_RULE = (
     "confident_spread: for a tree ensemble, a prediction's spread is the standard deviation (ddof=1) of its trees' "
@@ -41,19 +42,6 @@ UNCERTAINTY_RULE = (
 NOT_APPLIED = ("not applied: on held-out scaffolds the model's error does not rise with its trees' spread, so the "
                "spread does not tell how sure it is about a new series")
 SPREAD_QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
-
-
-def has_trees(estimator: Any) -> bool:
-    return bool(getattr(estimator, "estimators_", None)) and hasattr(estimator.estimators_[0], "tree_")
-
-
-def tree_spread(estimator: RegressorMixin | None, x: np.ndarray) -> np.ndarray | None:
-    """Per row of ``x``, the standard deviation (ddof=1) of the trees' predictions; None for other estimators."""
-    if estimator is None or not has_trees(estimator) or len(estimator.estimators_) < 2:
-        return None
-    x32 = np.ascontiguousarray(x, dtype=np.float32)  # what the forest itself hands its trees
-    per_tree = np.stack([tree.predict(x32, check_input=False) for tree in estimator.estimators_])
-    return per_tree.std(axis=0, ddof=1)
 
 
 def confident_spread(spreads: np.ndarray, abs_errors: np.ndarray) -> float:

@@ -1,0 +1,66 @@
+"""How hard a molecule is for a model: the per-molecule sigma that scales its conformal interval.
+
+Rule: for a tree ensemble (``random_forest``, ``extra_trees``: an estimator whose ``estimators_`` are scikit-learn
+trees) sigma is the *tree spread*, the standard deviation (ddof=1) of the individual trees' predictions. ddof=1
+because calibration models (cross-validation folds) and the served model may hold different numbers of trees: the
+unbiased variance keeps them on one scale. Every other estimator (knn, hist_gradient_boosting) gets the *neighbour
+distance*: the mean Tanimoto distance (1 - similarity) to the ``K_NEIGHBOURS`` most similar training molecules on the
+applicability-domain fingerprint (``shared.applicability``), against the molecules that model was trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import RegressorMixin
+
+from shared.applicability import N_BITS, NearestNeighbourIndex
+
+logger = logging.getLogger(__name__)
+
+TREE_SPREAD = "tree_spread"
+NEIGHBOUR_DISTANCE = "neighbour_distance"
+K_NEIGHBOURS = 5  # scikit-learn's default k: a few neighbours, so one near-duplicate does not make a molecule easy
+SIGMA_DESCRIPTIONS = {
+    TREE_SPREAD: "standard deviation (ddof=1) of the individual trees' predictions, in pActivity units",
+    NEIGHBOUR_DISTANCE: f"mean Tanimoto distance to the {K_NEIGHBOURS} most similar training molecules "
+                        "(applicability-domain fingerprint)",
+}
+
+
+def has_trees(estimator: Any) -> bool:
+    return bool(getattr(estimator, "estimators_", None)) and hasattr(estimator.estimators_[0], "tree_")
+
+
+def tree_spread(estimator: RegressorMixin | None, x: np.ndarray) -> np.ndarray | None:
+    """Per row of ``x``, the standard deviation (ddof=1) of the trees' predictions; None for other estimators."""
+    if estimator is None or not has_trees(estimator) or len(estimator.estimators_) < 2:
+        return None
+    x32 = np.ascontiguousarray(x, dtype=np.float32)  # what the forest itself hands its trees
+    per_tree = np.stack([tree.predict(x32, check_input=False) for tree in estimator.estimators_])
+    return per_tree.std(axis=0, ddof=1)
+
+
+def on_bits_of(packed: np.ndarray, n_bits: int = N_BITS) -> list[list[int]]:
+    """Packed fingerprints (as stored in a model version) back to on-bit lists (as molecules carry them)."""
+    return [np.flatnonzero(row).tolist() for row in np.unpackbits(packed, axis=1, count=n_bits)]
+
+
+def neighbour_distance(index: NearestNeighbourIndex, on_bits: Sequence[Sequence[int]],
+                       k: int = K_NEIGHBOURS) -> np.ndarray:
+    return np.array([index.mean_distance(list(bits), k) for bits in on_bits], dtype=np.float64)
+
+
+def sigmas(
+    estimator: RegressorMixin, x: np.ndarray, on_bits: Callable[[], Sequence[Sequence[int]]],
+    index: Callable[[], NearestNeighbourIndex],
+) -> tuple[str, np.ndarray]:
+    """(kind, sigma per row of ``x``). ``on_bits`` and ``index`` are called only for the neighbour distance, so a
+    tree ensemble never loads or unpacks training fingerprints."""
+    spread = tree_spread(estimator, x)
+    if spread is not None:
+        return TREE_SPREAD, spread
+    return NEIGHBOUR_DISTANCE, neighbour_distance(index(), on_bits())
