@@ -1,31 +1,20 @@
 """The causal effect of one substructure (or binary column) on pActivity, and the status rule it is judged by.
 
 ``estimate_question`` answers a user's question; the causal profile runs the very same ``estimate_treatment``
-for each mined substructure. For one treatment, with ``n1`` rows with it and ``n0`` without:
+for each substructure. For one treatment, with ``n1`` rows with it and ``n0`` without:
 
 - naive effect: mean pActivity with minus without (Welch 95% interval);
-- adjusted effect: DoWhy backdoor identification on the graph confounders -> treatment, confounders ->
-  pActivity, treatment -> pActivity, then each requested estimator (``estimators.py``); the first requested
-  one (``linear`` by default) is the adjusted effect;
-- per stratum: the naive difference inside each joint confounder level with at least ``min_stratum_rows`` rows
-  and ``min_arm`` rows on each side; ``simpson_reversal`` when the pooled sign is opposite to the size-weighted
-  majority of at least two strata's signs;
-- refutations (``refuters.py``), only when the effect is estimable.
+- adjusted effect: DoWhy backdoor identification on the graph context -> treatment, context -> pActivity,
+  treatment -> pActivity (``graph.py``), then each requested estimator (``estimators.py``); the first requested one
+  (``linear``, fixed effects absorbed, by default) is the adjusted effect;
+- overlap: joint context levels holding rows with and without the treatment, and how many rows they hold;
+- the confounding test: naive minus adjusted, tested with both influence functions on the same rows
+  (cluster-robust by the first context column), a Hausman-type test of "adjusting changes nothing";
+- per stratum: the naive difference inside each joint context level with both arms (shown, not used);
+- refutations (``refuters.py``) of the linear estimate.
 
-Status, first rule that applies:
-
-1. ``not_estimable``: fewer than ``min_group_rows`` rows with or without the treatment; or, positivity, fewer
-   than ``min_overlap_rows`` treated or untreated rows whose propensity (logistic regression of the treatment
-   on the confounder indicators) lies within ``propensity_bounds`` [0.05, 0.95], or less than
-   ``min_overlap_share`` of the treated rows there (most molecules with the substructure were only ever measured
-   where nearly every molecule has it: no comparison at equal assay and mechanism); or no estimator produced a
-   number.
-2. ``confounded``: the naive interval excludes zero and the adjusted interval includes it; or the naive interval
-   excludes zero and the adjusted effect keeps less than ``1 - max_shrink`` of it (shrinks by more than half);
-   or the adjusted interval excludes zero with the opposite sign to the naive effect (reversal); or a Simpson
-   reversal of a naive association whose interval excludes zero; or any refutation fails.
-3. ``supported`` otherwise: the adjusted estimate agrees with the naive association (or there was none to
-   lose) and survives the refutations. It says the estimate is trustworthy, not that it is large.
+``STATUSES`` is the rule, first that applies; each status has one meaning. ``NULL_BAND`` is 0.3 log units, a factor
+of two in potency: about the repeatability of one assay, so an effect inside it is no effect a chemist would act on.
 """
 
 from __future__ import annotations
@@ -36,47 +25,50 @@ from typing import Any
 
 import numpy as np
 from dowhy.causal_identifier import IdentifiedEstimand
-from sklearn.linear_model import LogisticRegression
+from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from services.causal.estimators import ESTIMATORS, EffectData, Estimate, difference_in_means, run_estimator
+from services.causal.fixed_effects import difference_p_value, fit_within, naive_influence, overlap
 from services.causal.graph import OUTCOME, TREATMENT, Confounding, backdoor_dot, encode_confounders, identify
 from services.causal.questions import resolve_question
 from services.causal.refuters import REFUTATION_RULE, REFUTERS, run_refuter
-from services.causal.strata import simpson_reversal, stratum_effects
+from services.causal.strata import stratum_effects
 
 logger = logging.getLogger(__name__)
+
+NULL_BAND = 0.3
+ALPHA = 0.05
+STATUSES: dict[str, str] = {
+    "untestable": "no context column was recorded, so confounding cannot be checked; or fewer than {min_group_rows} "
+                  "molecules with or without the substructure; or no overlap: fewer than {min_overlap_rows} with (or "
+                  "without) it in context levels that hold both; or the effect is not identified",
+    "confounded": "adjusting for the context significantly changes the naive association (naive minus adjusted, "
+                  "p < {alpha}, by at least {null_band} log units) or reverses it (both intervals exclude 0, "
+                  "opposite signs: a Simpson reversal)",
+    "null": "the adjusted 95% interval lies within +/-{null_band} log units of 0: no effect worth acting on",
+    "causal": "the adjusted 95% interval excludes 0 and every refutation passes",
+    "inconclusive": "otherwise: the adjusted interval is too wide to tell, or a refutation failed",
+}
 
 
 @dataclass(frozen=True)
 class EffectRules:
     min_group_rows: int = 20
-    min_arm: int = 2
-    propensity_bounds: tuple[float, float] = (0.05, 0.95)
     min_overlap_rows: int = 10
-    min_overlap_share: float = 0.5
-    min_stratum_rows: int = 10
-    max_shrink: float = 0.5
+    min_stratum_rows: int = 4
+    min_arm: int = 2
+    null_band: float = NULL_BAND
+    alpha: float = ALPHA
     num_simulations: int = 20
 
     def describe(self) -> dict[str, Any]:
         return {**asdict(self), "interval": "95%", "refutation_passes_when": REFUTATION_RULE}
 
 
-def status_rules(rules: EffectRules = EffectRules()) -> list[str]:
-    """The status rule in words, with its numbers: stored in every profile under ``rules.effect_status``."""
-    return [
-        f"not_estimable: fewer than {rules.min_group_rows} molecules with or without the substructure; or "
-        f"(positivity) fewer than {rules.min_overlap_rows} with (or without) it whose propensity given the "
-        f"confounders lies in {list(rules.propensity_bounds)}, or under {rules.min_overlap_share:.0%} of the "
-        "molecules with it there; or no adjusted estimate",
-        "confounded: the naive 95% interval excludes 0 but the adjusted one includes it; or the adjusted effect "
-        f"keeps less than {1 - rules.max_shrink:.0%} of a significant naive one; or the adjusted interval excludes "
-        "0 with the opposite sign; or a Simpson reversal of a significant naive association; or any refutation "
-        f"fails ({REFUTATION_RULE})",
-        "supported: otherwise (the adjusted estimate keeps the naive association, or there was none to lose, and "
-        "survives the refutations)",
-    ]
+def status_rules(rules: EffectRules = EffectRules()) -> dict[str, str]:
+    """Each status and its meaning with the numbers filled in: stored in every profile under ``rules.effect_status``."""
+    return {status: text.format(**asdict(rules)) for status, text in STATUSES.items()}
 
 
 @dataclass
@@ -90,9 +82,17 @@ class EffectContext:
     seed: int
     rules: EffectRules
 
+    @property
+    def has_context(self) -> bool:
+        return bool(self.confounding.nodes)
+
+    @property
+    def cluster(self) -> np.ndarray | None:
+        return self.confounding.level_arrays[0] if self.has_context else None
+
     def data(self, t: np.ndarray) -> EffectData:
-        frame = self.confounding.dummies.assign(**{TREATMENT: t.astype(int), OUTCOME: self.y})
-        return EffectData(frame, self.estimand, self.seed)
+        frame = self.confounding.codes.assign(**{TREATMENT: t.astype(int), OUTCOME: self.y})
+        return EffectData(frame, self.estimand, self.seed, self.confounding.nodes[0] if self.has_context else None)
 
 
 def prepare_context(
@@ -103,53 +103,58 @@ def prepare_context(
     return EffectContext(np.asarray(y, dtype=float), confounding, graph, identify(confounding, graph), seed, rules)
 
 
-def propensity(ctx: EffectContext, t: np.ndarray) -> np.ndarray:
-    """P(treatment | confounders) from a logistic regression on the indicators (the positivity diagnostic)."""
-    w = ctx.confounding.dummies.to_numpy(dtype=float)
-    if w.shape[1] == 0 or len(np.unique(t)) < 2:
-        return np.full(len(t), t.mean())
-    return LogisticRegression(max_iter=1000).fit(w, t).predict_proba(w)[:, 1]
+def _interval(e: Estimate) -> str:
+    return f"{e.value:+.2f} (95% CI {e.ci[0]:+.2f} to {e.ci[1]:+.2f})"
 
 
-def _positivity_problems(t: np.ndarray, ctx: EffectContext) -> list[str]:
+def _untestable(ctx: EffectContext, t: np.ndarray, linear: Estimate | None) -> list[str]:
     rules, n1 = ctx.rules, int(t.sum())
     n0 = len(t) - n1
     if min(n1, n0) < rules.min_group_rows:
-        return [f"only {n1} rows with and {n0} without the treatment (need {rules.min_group_rows} each)"]
-    score = propensity(ctx, t)
-    inside = (score >= rules.propensity_bounds[0]) & (score <= rules.propensity_bounds[1])
-    o1, o0 = int(inside[t == 1].sum()), int(inside[t == 0].sum())
-    if min(o1, o0) < rules.min_overlap_rows or o1 < rules.min_overlap_share * n1:
-        return [f"too little overlap: only {o1} of {n1} rows with the treatment (and {o0} without) have a "
-                f"propensity within {list(rules.propensity_bounds)} given "
-                f"{', '.join(ctx.confounding.columns) or 'nothing'}"]
+        return [f"only {n1} molecules with and {n0} without the substructure (need {rules.min_group_rows} each)"]
+    if not ctx.has_context:
+        return ["no context (assay, document, isoform...) was recorded, so whether the association is confounded "
+                "cannot be checked"]
+    seen = overlap(t, ctx.confounding.strata)
+    if min(seen.treated, seen.untreated) < rules.min_overlap_rows:
+        return [f"too little overlap: only {seen.informative_levels} of {seen.levels} context levels hold molecules "
+                f"with and without it ({seen.treated} with, {seen.untreated} without; need {rules.min_overlap_rows} "
+                "each)"]
+    if linear is None:
+        return ["the substructure does not vary within the context levels: its effect is not identified"]
     return []
 
 
-def _confounding_problems(
-    naive: Estimate, adjusted: Estimate, simpson: bool, refutations: list[dict], rules: EffectRules
-) -> list[str]:
+def _confounding(naive: Estimate, linear: Estimate, p_value: float, rules: EffectRules) -> list[str]:
     problems = []
-    if naive.excludes_zero() and not adjusted.excludes_zero():
-        problems.append(f"the naive association {naive.value:+.2f} loses significance after adjustment "
-                        f"({adjusted.value:+.2f}, 95% CI {adjusted.ci[0]:+.2f} to {adjusted.ci[1]:+.2f})")
-    elif naive.excludes_zero() and abs(adjusted.value) < (1 - rules.max_shrink) * abs(naive.value):
-        problems.append(f"adjustment shrinks the naive association {naive.value:+.2f} to {adjusted.value:+.2f}")
-    if adjusted.excludes_zero() and np.sign(adjusted.value) != np.sign(naive.value):
-        problems.append(f"adjustment reverses the naive association ({naive.value:+.2f} -> {adjusted.value:+.2f})")
-    if simpson and naive.excludes_zero():
-        problems.append("Simpson reversal: the pooled association has the opposite sign inside most strata")
-    problems += [f"the {r['name']} refutation fails (p = {r['p_value']})" for r in refutations if not r["passed"]]
+    shift = naive.value - linear.value
+    if p_value < rules.alpha and abs(shift) >= rules.null_band:
+        problems.append(f"adjusting for the context changes the naive association {_interval(naive)} to "
+                        f"{_interval(linear)} (p = {p_value:.2g})")
+    if naive.excludes_zero() and linear.excludes_zero() and np.sign(naive.value) != np.sign(linear.value):
+        problems.append(f"Simpson reversal: the pooled association {naive.value:+.2f} reverses to {linear.value:+.2f} "
+                        "at equal context")
     return problems
+
+
+def classify(primary: Estimate, refutations: list[dict[str, Any]], rules: EffectRules) -> tuple[str, list[str]]:
+    """null, causal or inconclusive for an estimate that is testable and not confounded."""
+    failed = [f"the {r['name']} refutation fails" for r in refutations if not r["passed"]]
+    if -rules.null_band <= primary.ci[0] and primary.ci[1] <= rules.null_band:
+        return "null", [f"the adjusted effect {_interval(primary)} lies within +/-{rules.null_band} of 0"]
+    if primary.excludes_zero() and not failed:
+        passed = f"; {len(refutations)} refutations passed" if refutations else ""
+        return "causal", [f"the adjusted effect {_interval(primary)} excludes 0{passed}"]
+    return "inconclusive", failed or [f"the adjusted effect {_interval(primary)} is too uncertain to tell"]
 
 
 def estimate_treatment(
     ctx: EffectContext, t: np.ndarray, estimators: list[str], refuters: list[str], refute_confounded: bool = True
 ) -> tuple[dict[str, Any], list[str]]:
-    """The answer for one binary treatment vector, and the plain-language reasons behind its verdict.
+    """The answer for one binary treatment vector, and the plain-language reasons behind its status.
 
-    ``refute_confounded=False`` skips the refuters when the estimates alone already make the treatment
-    confounded (refutations can only demote, never promote): the profile's saving.
+    ``refute_confounded=False`` skips the refuters when the estimates already make the treatment confounded (they
+    cannot change that status): the profile's saving.
     """
     # Thousands of tiny least-squares problems: BLAS threads only add overhead (5x slower on small matrices).
     with threadpool_limits(limits=1, user_api="blas"):
@@ -163,54 +168,97 @@ def _estimate_treatment(
     n1 = int(t.sum())
     computable = min(n1, len(t) - n1) >= 2
     naive = Estimate("naive", *difference_in_means(t, y)) if computable else None
-    per_stratum = stratum_effects(t, y, ctx.confounding.strata, rules.min_stratum_rows, rules.min_arm)
-    simpson = simpson_reversal(naive.value if naive else None, per_stratum)
     data = ctx.data(t)
     estimates = [e for e in (run_estimator(name, data) for name in estimators) if e] if computable else []
     primary = next((e for e in estimates if e.estimator == estimators[0]), None)
+    linear = next((e for e in estimates if e.estimator == "linear"), None)
+    if linear is None and computable:
+        linear = run_estimator("linear", data)  # the confounding test and the refuters need it
 
-    problems = _positivity_problems(t, ctx) if computable else ["the treatment is (almost) never or always present"]
+    problems = _untestable(ctx, t, linear) if computable else ["the substructure is (almost) never or always present"]
     if not problems and primary is None:
         problems = [f"the {estimators[0]} estimator produced no number"]
-    refutations: list[dict[str, Any]] = []
+    test, refutations = None, []
     if problems:
-        verdict = "not_estimable"
+        status = "untestable"
     else:
-        problems = _confounding_problems(naive, primary, simpson, [], rules)
+        p_value = difference_p_value(naive_influence(t, y), linear.influence, naive.value - linear.value, ctx.cluster)
+        test = {"difference": round(naive.value - linear.value, 4), "p_value": float(f"{p_value:.3g}")}
+        problems = _confounding(naive, linear, p_value, rules)
         if refuters and (refute_confounded or not problems):
-            # Refuters re-estimate linearly: reuse the linear estimate when it was asked for.
-            linear = next((e for e in estimates if e.estimator == "linear"), None) or run_estimator("linear", data)
             refutations = [run_refuter(name, data, linear, rules.num_simulations, ctx.seed) for name in refuters]
-            problems = _confounding_problems(naive, primary, simpson, refutations, rules)
-        verdict = "confounded" if problems else "supported"
-        if verdict == "supported":  # say why, as for the other statuses
-            passed = f"; {len(refutations)} refutations passed" if refutations else ""
-            lo, hi = primary.ci
-            problems = [f"the adjusted effect {primary.value:+.2f} (95% CI {lo:+.2f} to {hi:+.2f}) keeps the naive "
-                        f"association {naive.value:+.2f} once the confounders are adjusted for{passed}"]
+        if problems:
+            status = "confounded"
+        else:
+            status, problems = classify(primary, refutations, rules)
     answer = {
         "naive_effect": {"value": round(naive.value, 4), "ci": [round(c, 4) for c in naive.ci]} if naive
         else {"value": None, "ci": None},
         "adjusted_effect": primary.to_dict() if primary else {"estimator": estimators[0], "value": None, "ci": None},
         "estimates": [e.to_dict() for e in estimates],
-        "per_stratum": per_stratum,
-        "simpson_reversal": simpson,
+        "overlap": overlap(t, ctx.confounding.strata).to_dict(),
+        "confounding_test": test,
+        "per_stratum": stratum_effects(t, y, ctx.confounding.strata, rules.min_stratum_rows, rules.min_arm),
+        "simpson_reversal": any(p.startswith("Simpson") for p in problems),
         "refutations": refutations,
-        "verdict": verdict,
+        "verdict": status,
         "graph": ctx.graph,
     }
     return answer, problems
 
 
-def estimate_question(rows: list[dict[str, str]], question: dict[str, Any]) -> dict[str, Any]:
-    """Answer ``{"treatment": {"smarts"} | {"column"}, "outcome", "confounders", "estimators", "refuters", "seed"}``.
+def effect_by_group(
+    ctx: EffectContext, t: np.ndarray, groups: np.ndarray, labels: list[str], min_rows: int | None = None
+) -> dict[str, Any]:
+    """The adjusted effect inside each group (mechanism): an effect modifier, never an adjuster.
 
-    Unknown SMARTS, columns, estimators or refuters raise ``InvalidRequest`` listing what is known.
+    Each group's effect is the fixed-effects estimate on its own rows (context absorbed within the group); a group
+    with fewer than ``min_group_rows`` with or without the treatment gets no number. ``heterogeneous`` is Cochran's
+    Q test across the groups' estimates (independent rows), p < ``alpha``.
     """
+    rules = ctx.rules
+    floor = rules.min_group_rows if min_rows is None else min_rows
+    cluster = ctx.cluster
+    items, values, variances = [], [], []
+    for g, label in enumerate(labels):
+        rows = np.flatnonzero(groups == g)
+        n1 = int(t[rows].sum())
+        item: dict[str, Any] = {"group": g, "label": label, "n": int(len(rows)), "n_treated": n1,
+                                "value": None, "ci": None}
+        if min(n1, len(rows) - n1) >= floor:
+            try:
+                fit = fit_within(ctx.y[rows], t[rows], [a[rows] for a in ctx.confounding.level_arrays], None,
+                                 None if cluster is None else np.unique(cluster[rows], return_inverse=True)[1])
+                item["value"], item["ci"] = round(fit.value, 4), [round(c, 4) for c in fit.ci]
+                values.append(fit.value)
+                variances.append(fit.se**2)
+            except ValueError:
+                pass  # not identified inside this group
+        items.append(item)
+    heterogeneity: dict[str, Any] = {"q": None, "p_value": None, "heterogeneous": False}
+    if len(values) >= 2 and all(v > 0 for v in variances):
+        w = 1 / np.asarray(variances)
+        pooled = float(np.sum(w * values) / w.sum())
+        q = float(np.sum(w * (np.asarray(values) - pooled) ** 2))
+        p_value = float(stats.chi2.sf(q, len(values) - 1))
+        heterogeneity = {"q": round(q, 3), "p_value": float(f"{p_value:.3g}"),
+                         "heterogeneous": bool(p_value < rules.alpha)}
+    return {"groups": items, **heterogeneity}
+
+
+def estimate_question(rows: list[dict[str, str]], question: dict[str, Any]) -> dict[str, Any]:
+    """Answer ``{"treatment": {"smarts"} | {"column"}, "outcome", "confounders", "effect_modifiers", "estimators",
+    "refuters", "seed"}``. Unknown SMARTS, columns, estimators or refuters raise ``InvalidRequest``."""
     resolved = resolve_question(rows, question, list(ESTIMATORS), list(REFUTERS))
     ctx = prepare_context(resolved.y, resolved.confounders, resolved.seed)
     answer, reasons = estimate_treatment(ctx, resolved.t, resolved.estimators, resolved.refuters)
+    answer["reasons"] = reasons
+    answer["confounders"] = {"columns": ctx.confounding.columns, "levels": ctx.confounding.levels}
+    answer["effect_modifiers"] = {}
+    for column, values in resolved.modifiers.items():
+        names = sorted(set(values))
+        codes = np.array([names.index(v) for v in values])
+        answer["effect_modifiers"][column] = effect_by_group(ctx, resolved.t, codes, names)
     # The treatment itself is not logged: a SMARTS can be as confidential as a structure.
-    logger.info("effect question on %d rows: %s (%s)", len(resolved.y), answer["verdict"],
-                "; ".join(reasons) or "no objection")
+    logger.info("effect question on %d rows: %s", len(resolved.y), answer["verdict"])
     return answer

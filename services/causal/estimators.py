@@ -1,20 +1,22 @@
-"""Effect estimators: a typed base class and a small registry, in the manner of DoWhy's ``causal_estimators``.
+"""Effect estimators: DoWhy estimator classes (so DoWhy's refuters can re-run any of them) behind a small registry.
 
-Every estimator answers the same question (the average effect on pActivity of a binary treatment, adjusted for
-the identified confounders) and returns a value with a 95% interval:
+Every estimator answers the same question, the average effect on pActivity of a binary treatment with the context
+confounders held fixed, and returns a value with a 95% interval. Confounder columns reach them as integer level
+codes (every level kept, ``graph.py``); a float column (DoWhy's random common cause) is a linear covariate.
 
-- ``linear``: DoWhy ``backdoor.linear_regression`` (OLS of pActivity on the treatment and the confounder
-  indicators; the interval is the OLS one). It is the primary estimate and the one the refuters re-run (fast).
-  When the treatment is a linear combination of the confounder indicators (say, exactly the molecules of some
-  assays), OLS has no unique answer: the pseudo-inverse would split the effect arbitrarily between the treatment
-  and those assays, with a tight interval. The effect is then not identified, and no number is returned.
-- ``propensity_weighting``: DoWhy ``backdoor.propensity_score_weighting`` with a scikit-learn
-  ``LogisticRegression`` propensity model (scores clipped to [0.05, 0.95], normalised inverse-propensity weights);
-  the interval is the weighted-means sandwich with the propensities taken as known.
-- ``double_ml``: partialling-out double machine learning, implemented here with scikit-learn 5-fold
-  cross-fitting: pActivity and the treatment are each residualised on the confounders out of fold (``Ridge``,
-  ``LogisticRegression``); the effect is the slope of the outcome residuals on the treatment residuals, with the
-  influence-function standard error. It does not go through DoWhy, so it is not refuted.
+- ``linear``: OLS with the confounders' levels as fixed effects, absorbed by within-level demeaning
+  (``fixed_effects.fit_within``: identical to OLS with one dummy per level, at no cost per level); cluster-robust
+  interval by the first confounder. The primary estimate, and the one the refuters re-run. When the treatment does
+  not vary within levels (say, exactly the molecules of some assays) the effect is not identified: no number.
+- ``double_ml``: the partially linear model by double machine learning from the maintained ``doubleml`` package
+  (``DoubleMLPLR``, partialling-out score, 5-fold cross-fitting); both nuisances, E[pActivity | context] and
+  E[treatment | context], are fixed-effects learners (``FixedEffectsRegressor``) and the folds spread each level
+  over the folds (``level_balanced_folds``), so a small assay is never out of its own nuisance model (a level with
+  a single row, which fixed effects absorb, is left out for the same reason).
+- ``propensity_weighting``: inverse-propensity weighting with the saturated propensity, the treated share of each
+  joint context level (exact for categorical confounders, no model to misspecify); only levels with both arms count
+  (the overlap population), which makes it the level-size-weighted average of within-level differences. It ignores
+  float covariates, so the random-common-cause refutation cannot move it.
 """
 
 from __future__ import annotations
@@ -28,46 +30,26 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from dowhy.causal_estimator import CausalEstimate
-from dowhy.causal_estimators.linear_regression_estimator import LinearRegressionEstimator
-from dowhy.causal_estimators.propensity_score_weighting_estimator import PropensityScoreWeightingEstimator
+from doubleml import DoubleMLData, DoubleMLPLR
+from dowhy.causal_estimator import CausalEstimate, CausalEstimator
 from dowhy.causal_identifier import IdentifiedEstimand
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import KFold
+from sklearn.base import clone
 
-from services.causal.graph import OUTCOME, TREATMENT
+from services.causal.fixed_effects import FixedEffectsRegressor, fit_within, level_balanced_folds
 
 logger = logging.getLogger(__name__)
 
 Z95 = 1.959964
 ZERO_TOLERANCE = 1e-9
-COLLINEAR_VARIANCE = 1e-8  # treatment variance left after regressing it on the confounders: below, no effect
-PS_CLIP = (0.05, 0.95)
+DML_FOLDS = 5
 
 
 @dataclass
 class EffectData:
-    frame: pd.DataFrame  # the treatment (0/1), pActivity and the confounder indicator columns
+    frame: pd.DataFrame  # the treatment (0/1), pActivity and one integer level-code column per confounder
     estimand: IdentifiedEstimand
     seed: int
-
-    @property
-    def adjustment(self) -> list[str]:
-        return list(self.estimand.get_adjustment_set() or [])
-
-    @property
-    def t(self) -> np.ndarray:
-        return self.frame[TREATMENT].to_numpy(dtype=float)
-
-    @property
-    def y(self) -> np.ndarray:
-        return self.frame[OUTCOME].to_numpy(dtype=float)
-
-    def confounders(self) -> np.ndarray:
-        """The indicator matrix; a constant column when there is nothing to adjust for."""
-        if not self.adjustment:
-            return np.ones((len(self.frame), 1))
-        return self.frame[self.adjustment].to_numpy(dtype=float)
+    cluster: str | None = None  # the confounder node whose levels cluster the errors (the first one)
 
 
 @dataclass
@@ -76,12 +58,15 @@ class Estimate:
     value: float
     ci: tuple[float, float]
     dowhy: CausalEstimate | None = None  # what DoWhy's refuters re-estimate
+    influence: np.ndarray | None = None  # per row, for testing it against the naive estimate on the same rows
+    inference: str = ""
 
     def excludes_zero(self) -> bool:
         return self.ci[0] > ZERO_TOLERANCE or self.ci[1] < -ZERO_TOLERANCE  # rounding noise is not an effect
 
     def to_dict(self) -> dict[str, Any]:
-        return {"estimator": self.estimator, "value": round(self.value, 4), "ci": [round(c, 4) for c in self.ci]}
+        return {"estimator": self.estimator, "value": round(self.value, 4), "ci": [round(c, 4) for c in self.ci],
+                **({"inference": self.inference} if self.inference else {})}
 
 
 def difference_in_means(t: np.ndarray, y: np.ndarray) -> tuple[float, tuple[float, float]]:
@@ -92,12 +77,115 @@ def difference_in_means(t: np.ndarray, y: np.ndarray) -> tuple[float, tuple[floa
     return diff, (diff - Z95 * se, diff + Z95 * se)
 
 
-def unexplained_treatment_variance(data: EffectData) -> float:
-    """Variance of the treatment left after least squares on an intercept and the confounder indicators."""
-    design = np.column_stack([np.ones(len(data.frame)), data.confounders()])
-    t = data.t
-    coefficients, *_ = np.linalg.lstsq(design, t, rcond=None)
-    return float(np.mean((t - design @ coefficients) ** 2))
+@dataclass
+class _Result:
+    value: float
+    ci: tuple[float, float]
+    influence: np.ndarray | None = None
+    inference: str = ""
+
+
+class _ContextEstimator(CausalEstimator):
+    """A DoWhy estimator reading treatment, outcome and adjustment set from the estimand (a placebo or an added
+    random common cause are picked up as DoWhy's refuters rewrite it): integer columns are absorbed levels, float
+    columns linear covariates."""
+
+    def __init__(self, identified_estimand: IdentifiedEstimand, cluster: str | None = None, seed: int = 0,
+                 **kwargs: Any) -> None:
+        super().__init__(identified_estimand, **kwargs)
+        self.cluster, self.seed = cluster, seed
+        self.symbolic_estimator = ""
+
+    def fit(self, data: pd.DataFrame, effect_modifier_names: list[str] | None = None) -> _ContextEstimator:
+        self._set_effect_modifiers(data, effect_modifier_names)
+        self.symbolic_estimator = self.construct_symbolic_estimator(self._target_estimand)
+        return self
+
+    def construct_symbolic_estimator(self, estimand: IdentifiedEstimand) -> str:
+        adjusted = ", ".join(estimand.get_adjustment_set() or []) or "nothing"
+        return f"E[{estimand.outcome_variable[0]} | do({estimand.treatment_variable[0]})], holding fixed {adjusted}"
+
+    @abstractmethod
+    def _compute(self, y: np.ndarray, t: np.ndarray, levels: list[np.ndarray], covariates: np.ndarray | None,
+                 cluster: np.ndarray | None) -> _Result: ...
+
+    def estimate_effect(self, data: pd.DataFrame, treatment_value: Any = 1, control_value: Any = 0,
+                        target_units: Any = None, **_: Any) -> CausalEstimate:
+        self._target_units, self._treatment_value, self._control_value = target_units, treatment_value, control_value
+        estimand = self._target_estimand
+        t = data[estimand.treatment_variable[0]].to_numpy(dtype=float)
+        y = data[estimand.outcome_variable[0]].to_numpy(dtype=float)
+        adjustment = list(estimand.get_adjustment_set() or [])
+        level_columns = [c for c in adjustment if pd.api.types.is_integer_dtype(data[c])]
+        covariate_columns = [c for c in adjustment if c not in level_columns]
+        levels = [np.unique(data[c].to_numpy(), return_inverse=True)[1] for c in level_columns]
+        covariates = data[covariate_columns].to_numpy(dtype=float) if covariate_columns else None
+        cluster = None
+        if self.cluster in level_columns:
+            cluster = levels[level_columns.index(self.cluster)]
+        result = self._compute(y, t, levels, covariates, cluster)
+        estimate = CausalEstimate(
+            data=data, treatment_name=estimand.treatment_variable, outcome_name=estimand.outcome_variable,
+            estimate=result.value, control_value=control_value, treatment_value=treatment_value,
+            target_estimand=estimand, realized_estimand_expr=self.symbolic_estimator,
+        )
+        estimate.add_estimator(self)  # what DoWhy's refuters re-create and re-fit
+        estimate.result = result
+        return estimate
+
+
+class WithinEstimator(_ContextEstimator):
+    def _compute(self, y: np.ndarray, t: np.ndarray, levels: list[np.ndarray], covariates: np.ndarray | None,
+                 cluster: np.ndarray | None) -> _Result:
+        fit = fit_within(y, t, levels, covariates, cluster, self.cluster or "")
+        return _Result(fit.value, fit.ci, fit.influence, fit.inference)
+
+
+class DoubleMLEstimator(_ContextEstimator):
+    def _compute(self, y: np.ndarray, t: np.ndarray, levels: list[np.ndarray], covariates: np.ndarray | None,
+                 cluster: np.ndarray | None) -> _Result:
+        codes = levels or [np.zeros(len(y), dtype=np.int64)]  # no confounder: the nuisances are the means
+        # A level with one row is never in its own training fold: its nuisance would be the overall mean, and its
+        # between-level difference would leak in as confounding. Fixed effects absorb it; here it is left out.
+        keep = np.bincount(codes[0])[codes[0]] > 1
+        if len(levels) and not keep.all():
+            y, t = y[keep], t[keep]
+            codes = [np.unique(c[keep], return_inverse=True)[1] for c in codes]
+            covariates = None if covariates is None else covariates[keep]
+        x = np.column_stack(codes + ([covariates] if covariates is not None else [])).astype(float)
+        learner = FixedEffectsRegressor(n_levels=len(codes))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # it warns that a regressor models a binary treatment: intended (LPM)
+            model = DoubleMLPLR(DoubleMLData.from_arrays(x, y, t), ml_l=learner, ml_m=clone(learner),
+                                n_folds=DML_FOLDS, draw_sample_splitting=False)
+            model.set_sample_splitting(level_balanced_folds(codes[0], DML_FOLDS, self.seed))
+            model.fit()
+        value, se = float(model.coef[0]), float(model.se[0])
+        return _Result(value, (value - Z95 * se, value + Z95 * se), None, "DoubleML PLR, partialling out")
+
+
+class StratifiedWeightingEstimator(_ContextEstimator):
+    def _compute(self, y: np.ndarray, t: np.ndarray, levels: list[np.ndarray], covariates: np.ndarray | None,
+                 cluster: np.ndarray | None) -> _Result:
+        joint = (np.unique(np.column_stack(levels), axis=0, return_inverse=True)[1].ravel() if levels
+                 else np.zeros(len(y), dtype=np.int64))
+        size = np.bincount(joint).astype(float)
+        treated = np.bincount(joint, weights=t)
+        informative = (treated > 0) & (treated < size)
+        inside = informative[joint]
+        if t[inside].sum() < 1 or (1 - t[inside]).sum() < 1:
+            raise ValueError("no context level holds molecules with and without the treatment")
+        p = (treated / size)[joint]
+        mu1 = np.bincount(joint, weights=t * y) / np.maximum(treated, 1)
+        mu0 = np.bincount(joint, weights=(1 - t) * y) / np.maximum(size - treated, 1)
+        difference = mu1 - mu0
+        value = float(np.sum((size * difference)[informative]) / size[informative].sum())
+        share = len(y) / size[informative].sum()
+        psi = np.zeros(len(y))
+        m1, m0, d = mu1[joint], mu0[joint], difference[joint]
+        psi[inside] = share * (t * (y - m1) / p - (1 - t) * (y - m0) / (1 - p) + d - value)[inside]
+        se = math.sqrt(float(psi @ psi)) / len(y)
+        return _Result(value, (value - Z95 * se, value + Z95 * se), psi, "saturated propensity per context level")
 
 
 class EffectEstimator(ABC):
@@ -115,79 +203,43 @@ def register_estimator(cls: type[EffectEstimator]) -> type[EffectEstimator]:
     return cls
 
 
-@register_estimator
-class LinearRegression(EffectEstimator):
-    name = "linear"
+class _DoWhyBacked(EffectEstimator):
+    backend: ClassVar[type[_ContextEstimator]]
 
     def estimate(self, data: EffectData) -> Estimate:
-        if unexplained_treatment_variance(data) < COLLINEAR_VARIANCE:
-            raise ValueError("the treatment is a linear combination of the confounders: its effect is not identified")
-        estimator = LinearRegressionEstimator(data.estimand, confidence_intervals=True, confidence_level=0.95)
+        estimator = self.backend(data.estimand, cluster=data.cluster, seed=data.seed)
         estimator.fit(data.frame)
-        result = estimator.estimate_effect(data.frame, treatment_value=1, control_value=0, target_units="ate")
-        low, high = np.ravel(result.get_confidence_intervals())
-        return Estimate(self.name, float(result.value), (float(low), float(high)), result)
+        estimate = estimator.estimate_effect(data.frame, treatment_value=1, control_value=0, target_units="ate")
+        result: _Result = estimate.result
+        return Estimate(self.name, result.value, result.ci, estimate, result.influence, result.inference)
 
 
 @register_estimator
-class PropensityWeighting(EffectEstimator):
-    name = "propensity_weighting"
-
-    def estimate(self, data: EffectData) -> Estimate:
-        t, y = data.t, data.y
-        if data.adjustment:
-            frame = data.frame.copy()  # DoWhy writes its weight columns into the frame it is given
-            estimator = PropensityScoreWeightingEstimator(
-                data.estimand,
-                propensity_score_model=LogisticRegression(max_iter=1000),
-                min_ps_score=PS_CLIP[0],
-                max_ps_score=PS_CLIP[1],
-            )
-            estimator.fit(frame)
-            result = estimator.estimate_effect(frame, treatment_value=1, control_value=0, target_units="ate")
-            value = float(result.value)
-            score = np.clip(estimator.predict_proba(frame)[:, 1], *PS_CLIP)
-        else:  # nothing to adjust for: weighting by a constant propensity is the difference in means
-            value, score = float(y[t == 1].mean() - y[t == 0].mean()), np.full(len(t), t.mean())
-        weights = t / score + (1 - t) / (1 - score)
-        variance = 0.0
-        for arm in (t, 1 - t):
-            w = weights * arm
-            mean = float(w @ y / w.sum())
-            variance += float(np.sum((w * (y - mean)) ** 2) / w.sum() ** 2)
-        se = math.sqrt(variance)
-        return Estimate(self.name, value, (value - Z95 * se, value + Z95 * se))
+class LinearFixedEffects(_DoWhyBacked):
+    name = "linear"
+    backend = WithinEstimator
 
 
 @register_estimator
-class DoubleML(EffectEstimator):
+class DoubleML(_DoWhyBacked):
     name = "double_ml"
-    folds = 5
+    backend = DoubleMLEstimator
 
-    def estimate(self, data: EffectData) -> Estimate:
-        w, t, y = data.confounders(), data.t, data.y
-        y_res, t_res = np.empty_like(y), np.empty_like(t)
-        for train, test in KFold(self.folds, shuffle=True, random_state=data.seed).split(w):
-            y_res[test] = y[test] - Ridge(alpha=1.0).fit(w[train], y[train]).predict(w[test])
-            if len(np.unique(t[train])) < 2:  # a fold with one arm only: its propensity is that constant
-                t_res[test] = t[test] - t[train].mean()
-            else:
-                model = LogisticRegression(max_iter=1000).fit(w[train], t[train])
-                t_res[test] = t[test] - model.predict_proba(w[test])[:, 1]
-        theta = float(t_res @ y_res / (t_res @ t_res))
-        psi = (y_res - theta * t_res) * t_res
-        se = float(np.sqrt(np.mean(psi**2)) / np.mean(t_res**2) / np.sqrt(len(y)))
-        return Estimate(self.name, theta, (theta - Z95 * se, theta + Z95 * se))
+
+@register_estimator
+class PropensityWeighting(_DoWhyBacked):
+    name = "propensity_weighting"
+    backend = StratifiedWeightingEstimator
 
 
 def run_estimator(name: str, data: EffectData) -> Estimate | None:
     """One registered estimator; a numerical failure is logged and reported as no estimate, never raised."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # DoWhy and statsmodels warn per call about things we check ourselves
+            warnings.simplefilter("ignore")  # DoWhy warns per call about things we check ourselves
             estimate = ESTIMATORS[name].estimate(data)
     except Exception as exc:  # noqa: BLE001  (one estimator failing must not sink the others)
-        logger.warning("estimator %s failed: %s", name, exc)
+        logger.info("estimator %s gave no estimate: %s", name, exc)
         return None
     if not all(math.isfinite(v) for v in (estimate.value, *estimate.ci)):
         return None

@@ -25,6 +25,7 @@ class ResolvedQuestion:
     t: np.ndarray
     y: np.ndarray
     confounders: dict[str, list[str]]
+    modifiers: dict[str, list[str]]  # effect modifiers: the effect is estimated inside each of their levels
     estimators: list[str]
     refuters: list[str]
     seed: int
@@ -76,6 +77,10 @@ def resolve_question(
         raise InvalidRequest(f"unknown confounder columns: {unknown}", {"unknown": unknown, "known_columns": columns})
     if question["treatment"].get("column") in confounders:
         raise InvalidRequest("the treatment cannot also be a confounder", {"confounders": confounders})
+    modifiers = list(dict.fromkeys(question.get("effect_modifiers") or []))
+    unknown = [c for c in modifiers if c not in columns]
+    if unknown:
+        raise InvalidRequest(f"unknown effect modifier columns: {unknown}", {"unknown": unknown, "known_columns": columns})
     chosen_estimators = _names(question.get("estimators"), estimators, "estimator")
     if not chosen_estimators:
         raise InvalidRequest("name at least one estimator", {"known_estimators": estimators})
@@ -83,6 +88,7 @@ def resolve_question(
         t=t,
         y=np.array([float(r[OUTCOMES[outcome.lower()]]) for r in rows]),
         confounders={c: [r[c] for r in rows] for c in confounders},
+        modifiers={c: [r[c] or "" for r in rows] for c in modifiers},
         estimators=chosen_estimators,
         refuters=_names(question.get("refuters"), refuters, "refuter"),
         seed=int(question.get("seed") or 0),

@@ -45,6 +45,7 @@ class CausalEffectRequestSchema(Schema):
     treatment = fields.Nested(TreatmentSchema, required=True)
     outcome = fields.String(load_default="pActivity", validate=validate.OneOf(["pActivity"]))
     confounders = fields.List(fields.String(), load_default=list)
+    effect_modifiers = fields.List(fields.String(), load_default=list)
     estimators = fields.List(fields.String(), load_default=None, allow_none=True)
     refuters = fields.List(fields.String(), load_default=None, allow_none=True)
     seed = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1))

@@ -80,11 +80,13 @@ def submit_causal_effect(request: dict[str, Any], settings: Settings, store: Job
     meta = read_meta(settings.datasets_dir, request["dataset_id"])
     columns = list(meta.get("context_columns", [])) + ([MECHANISM_COLUMN] if meta.get("mechanism_column") else [])
     treatment_column = request["treatment"].get("column")
-    asked = list(request["confounders"]) + ([treatment_column] if treatment_column else [])
+    asked = list(request["confounders"]) + list(request.get("effect_modifiers") or []) + (
+        [treatment_column] if treatment_column else [])
     unknown = [c for c in asked if c not in columns]
     if unknown:
         raise InvalidRequest(f"the dataset has no column {unknown}", {"unknown": unknown, "available_columns": columns})
-    question = {key: request[key] for key in ("treatment", "outcome", "confounders", "estimators", "refuters", "seed")}
+    question = {key: request[key] for key in ("treatment", "outcome", "confounders", "effect_modifiers", "estimators",
+                                                 "refuters", "seed") if key in request}
     return start_job(store, "causal_effect", [{"dataset_id": meta["dataset_id"], "question": question}],
                      (EFFECT_TASK,))
 
