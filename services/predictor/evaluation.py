@@ -19,7 +19,8 @@ from scipy.stats import spearmanr
 from sklearn.base import RegressorMixin
 
 from services.predictor.estimators import make_estimator
-from shared.applicability import N_BITS
+from services.predictor.spread import on_bits_of, sigmas
+from shared.applicability import N_BITS, NearestNeighbourIndex
 from shared.errors import InvalidRequest
 
 logger = logging.getLogger(__name__)
@@ -169,6 +170,15 @@ class Holdout:
     mean_predictor_rmse: float  # predicting the training side's mean
     nearest_neighbour_rmse: float  # predicting the activity of the most similar training molecule
     similarity: np.ndarray  # each test row's nearest-neighbour similarity to the training side
+    sigma_kind: str  # ``spread.TREE_SPREAD`` or ``spread.NEIGHBOUR_DISTANCE``
+    sigma: np.ndarray  # each test row's sigma under the held-out model (neighbours: on the training side)
+
+
+def fold_sigmas(
+    model: RegressorMixin, x: np.ndarray, train_packed: np.ndarray, query_packed: np.ndarray
+) -> tuple[str, np.ndarray]:
+    """``spread.sigmas`` of the rows ``x`` (fingerprints ``query_packed``) under a model fitted on ``train_packed``."""
+    return sigmas(model, x, lambda: on_bits_of(query_packed), lambda: NearestNeighbourIndex(train_packed))
 
 
 def evaluate_holdout(
@@ -179,20 +189,24 @@ def evaluate_holdout(
     model.fit(x[train], y[train])
     predictions = predict(model, x[test])
     similarity, nearest = nearest_neighbours(ad_packed[train], ad_packed[test])
+    kind, sigma = fold_sigmas(model, x[test], ad_packed[train], ad_packed[test])
     return Holdout(
         predictions=predictions,
         metrics=regression_metrics(y[test], predictions),
         mean_predictor_rmse=rmse(y[test] - y[train].mean()),
         nearest_neighbour_rmse=rmse(y[test] - y[train][nearest]),
         similarity=similarity,
+        sigma_kind=kind,
+        sigma=sigma,
     )
 
 
 def cross_validate(
     x: np.ndarray, y: np.ndarray, ad_packed: np.ndarray, folds: np.ndarray, estimator_spec: dict[str, Any], seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Out-of-fold predictions of the model and of the mean predictor, and each row's similarity to other folds."""
-    predictions, means, similarity = np.zeros(len(y)), np.zeros(len(y)), np.zeros(len(y))
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-fold predictions of the model and of the mean predictor, each row's similarity to other folds, and
+    its sigma under the fold model that predicted it (``spread.sigmas``: its kind is the holdout's)."""
+    predictions, means, similarity, sigma = np.zeros(len(y)), np.zeros(len(y)), np.zeros(len(y)), np.zeros(len(y))
     for k in range(int(folds.max()) + 1):
         inside, outside = folds == k, folds != k
         model, _ = make_estimator(estimator_spec, seed)
@@ -200,7 +214,8 @@ def cross_validate(
         predictions[inside] = predict(model, x[inside])
         means[inside] = y[outside].mean()
         similarity[inside] = nearest_neighbours(ad_packed[outside], ad_packed[inside])[0]
-    return predictions, means, similarity
+        sigma[inside] = fold_sigmas(model, x[inside], ad_packed[outside], ad_packed[inside])[1]
+    return predictions, means, similarity, sigma
 
 
 def group_metrics(y: np.ndarray, predictions: np.ndarray, labels: list[str]) -> dict[str, dict[str, Any]]:
@@ -211,7 +226,3 @@ def group_metrics(y: np.ndarray, predictions: np.ndarray, labels: list[str]) -> 
             by_label[label].append(i)
     return {label: regression_metrics(y[rows], predictions[rows])
             for label, rows in sorted(by_label.items()) if len(rows) >= MIN_GROUP_SIZE}
-
-
-def coverage(abs_residuals: np.ndarray, half_width: float) -> float:
-    return round(float(np.mean(abs_residuals <= half_width)), 4)

@@ -1,35 +1,78 @@
-"""Predict a featurized chunk: molecules that failed earlier pass through with their error."""
+"""Predict a featurized chunk: molecules that failed earlier pass through with their error.
+
+Rule: a model whose card has normalised-conformal ``quantiles`` gives each molecule its own interval,
+value +/- q_level x (sigma + beta), with sigma from ``spread.sigmas`` (the served estimator's tree spread on the
+chunk, or the neighbour distance of the molecule's ``ad_bits`` to the version's training fingerprints) and
+``prediction.sigma``; an older card (``half_width`` only) gives every molecule the same interval, as before.
+"""
 
 from __future__ import annotations
 
+import logging
+from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
+from services.predictor.conformal import served_half_widths
 from services.predictor.loader import LoadedModel, get_model_cache
+from services.predictor.spread import sigmas
 from services.predictor.training import dense_matrix
+from shared.applicability import AD_FILE, NearestNeighbourIndex
+from shared.config import get_settings
+from shared.model_store import ModelStore
+
+logger = logging.getLogger(__name__)
 
 
 def _around(value: float, half_width: float | None) -> list[float] | None:
     return None if half_width is None else [round(value - half_width, 4), round(value + half_width, 4)]
 
 
+@lru_cache(maxsize=8)
+def training_index(models_dir: str, name: str, version: int) -> NearestNeighbourIndex:
+    """The version's training fingerprints (checksum-verified), for the neighbour-distance sigma."""
+    store = ModelStore(models_dir)
+    manifest = store.resolve(f"{name}@{version}", allow_retired=True)
+    return NearestNeighbourIndex(np.load(store.verified_file(manifest, AD_FILE)))
+
+
+def _sigmas(model: LoadedModel, x: np.ndarray, molecules: list[dict[str, Any]]) -> np.ndarray | None:
+    """Per molecule sigma of the card's kind; None (constant widths) for an older card or a kind that differs."""
+    interval = model.manifest["interval"]
+    if "quantiles" not in interval:
+        return None
+    manifest = model.manifest
+    kind, sigma = sigmas(model.estimator, x, lambda: [m.get("ad_bits") or [] for m in molecules],
+                         lambda: training_index(str(get_settings().models_dir), manifest["name"], manifest["version"]))
+    if kind != interval["sigma"]["kind"]:
+        logger.warning("%s@%s: card calibrated on %s, estimator gives %s; serving the median width",
+                       manifest["name"], manifest["version"], interval["sigma"]["kind"], kind)
+        return None
+    return sigma
+
+
 def predict_chunk(message: dict[str, Any], model: LoadedModel | None = None) -> dict[str, Any]:
-    """Pipeline step 2: each parsed molecule gains ``prediction`` with its conformal interval."""
+    """Pipeline step 2: each parsed molecule gains ``prediction`` with its conformal intervals (and sigma)."""
     ref = message["model"]
     model = model or get_model_cache().get(ref["name"], ref["version"])
     molecules = message["molecules"]
     ok = [m for m in molecules if m["error"] is None]
     if ok:
-        n_features = model.manifest["n_features"]
-        values = model.estimator.predict(dense_matrix([m["features"] for m in ok], n_features))
-        interval = model.manifest["interval"]
-        for molecule, value in zip(ok, values, strict=True):
+        x = dense_matrix([m["features"] for m in ok], model.manifest["n_features"])
+        values = model.estimator.predict(x)
+        sigma = _sigmas(model, x, ok)
+        widths = served_half_widths(model.manifest["interval"], sigma, len(ok))
+        for i, (molecule, value) in enumerate(zip(ok, values, strict=True)):
             value = round(float(value), 4)
             molecule["prediction"] = {
                 "value": value,
                 "unit": model.manifest["unit"],
-                "interval": _around(value, interval["half_width"]),
-                "interval_80": _around(value, interval.get("half_width_80")),
+                **{key: _around(value, None if widths[level] is None else float(widths[level][i]))
+                   for key, level in (("interval", "90"), ("interval_80", "80"))},
             }
+            if sigma is not None:
+                molecule["prediction"]["sigma"] = round(float(sigma[i]), 4)
     for molecule in molecules:
         molecule.setdefault("prediction", None)
     return message

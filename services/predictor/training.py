@@ -26,13 +26,12 @@ from sklearn.base import RegressorMixin
 
 from services.featurizer.base import SparseVector
 from services.featurizer.logic import featurize_dataset, featurize_molecule, load_features, make_featurizer, to_csr
+from services.predictor.conformal import interval_section
 from services.predictor.estimators import make_estimator
 from services.predictor.evaluation import (
-    INTERVAL_LEVELS,
     MIN_GROUP_SIZE,
     N_FOLDS,
     conformal_half_width,
-    coverage,
     cross_validate,
     evaluate_holdout,
     group_metrics,
@@ -56,12 +55,6 @@ INTERVAL_COVERAGE = 0.9
 MIN_ROWS = 20
 AD_FINGERPRINT = {"name": "morgan_bits", "radius": 2, "n_bits": 2048}
 FOLDS_GROUPED_BY = {"scaffold": "murcko_scaffold", "random": "none (shuffled)"}
-INTERVAL_METHOD = (
-    "conformal quantile (k-th smallest, k = ceil((n+1)c)) of the absolute out-of-fold residuals of the K-fold "
-    "cross-validation on the training side, applied around the served model's prediction. This is the plain "
-    "'CV residual' interval, not CV+: it has no finite-sample guarantee, hence the coverage measured on the "
-    "held-out split, which neither the calibration nor the cross-validated models saw."
-)
 
 
 @dataclass
@@ -213,10 +206,11 @@ def fit_from_features(
     if folds.max() < 1:
         raise InvalidRequest(f"split '{split}': the training side holds one group, so it cannot be cross-validated",
                              {"split": split})
-    oof, oof_mean, oof_similarity = cross_validate(x[train], y[train], ad_packed[train], folds, estimator_spec, seed)
+    oof, oof_mean, oof_similarity, oof_sigma = cross_validate(x[train], y[train], ad_packed[train], folds,
+                                                              estimator_spec, seed)
     abs_oof = np.abs(y[train] - oof)
-    widths = {level: conformal_half_width(abs_oof, level) for level in INTERVAL_LEVELS}
-    abs_test = np.abs(y[test] - holdout.predictions)
+    interval = interval_section(y[train] - oof, oof_sigma, holdout.sigma_kind, y[test] - holdout.predictions,
+                                holdout.sigma, holdout.similarity, f"the {split} held-out split")
     threshold = calibrate_threshold(oof_similarity, abs_oof, rmse(y[train] - oof_mean))
     model = _fit_all(x, y, estimator_spec, seed)
 
@@ -258,16 +252,7 @@ def fit_from_features(
                 "per_mechanism": cv_by(mechanisms) if mechanisms else {},
             },
         },
-        "interval": {
-            "method": "cv_residual_conformal",
-            "description": INTERVAL_METHOD,
-            "coverage": INTERVAL_COVERAGE,
-            "half_width": widths[0.9],
-            "half_width_80": widths[0.8],
-            "calibration_n": int(len(abs_oof)),
-            "measured_coverage": {"80": coverage(abs_test, widths[0.8]), "90": coverage(abs_test, widths[0.9]),
-                                  "n": int(len(abs_test)), "on": f"the {split} held-out split"},
-        },
+        "interval": interval,
         "applicability_domain": {
             "fingerprint": AD_FINGERPRINT,
             "threshold": threshold,
@@ -281,11 +266,14 @@ def fit_from_features(
     def write_predictions(folder: Path) -> None:
         with (folder / PREDICTIONS_FILE).open("w", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(["id", "side", "fold", "pactivity", "prediction"])
-            for side, index, predicted, fold in (("cv", train, oof, folds), ("held_out", test, holdout.predictions,
-                                                                                [""] * len(test))):
-                for i, p, f in zip(index, predicted, fold, strict=True):
-                    writer.writerow([used[i]["id"], side, f, used[i]["pactivity"], round(float(p), 4)])
+            writer.writerow(["id", "side", "fold", "pactivity", "prediction", "sigma"])
+            for side, index, predicted, fold, sigma in (
+                ("cv", train, oof, folds, oof_sigma),
+                ("held_out", test, holdout.predictions, [""] * len(test), holdout.sigma),
+            ):
+                for i, p, f, s in zip(index, predicted, fold, sigma, strict=True):
+                    writer.writerow([used[i]["id"], side, f, used[i]["pactivity"], round(float(p), 4),
+                                     round(float(s), 6)])
 
     manifest = _write(store, name, model, ad_packed, body, write_predictions)
     logger.info("trained %s@%s on %s: %s RMSE %.3f (mean predictor %.3f), 90%% coverage %.2f", name,

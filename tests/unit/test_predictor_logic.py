@@ -1,4 +1,5 @@
-"""services/predictor/logic.py: predictions with conformal intervals; failed molecules pass through."""
+"""services/predictor/logic.py: predictions with conformal intervals (per molecule for a normalised card, constant for
+an older one); failed molecules pass through."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import copy
 import numpy as np
 import pytest
 from sklearn.dummy import DummyRegressor
+from sklearn.ensemble import RandomForestRegressor
 
 from services.featurizer.logic import featurize_chunk
 from services.predictor.loader import LoadedModel
 from services.predictor.logic import predict_chunk
+from services.predictor.spread import tree_spread
 from services.predictor.training import dense_matrix
 from tests.unit.conftest import TINY_FEATURIZER
 
@@ -101,3 +104,60 @@ def test_unknown_model_without_a_model_raises(tiny_env):
     message = {"model": {"name": "absent", "version": 1}, "molecules": []}
     with pytest.raises(ModelNotFound):
         predict_chunk(message)
+
+
+# ---- per-molecule intervals ----------------------------------------------------------------------------------------
+
+NORMALISED = {"method": "normalized_conformal", "sigma": {"kind": "tree_spread"}, "beta": 0.05,
+              "quantiles": {"80": 1.2, "90": 1.6}, "half_width": 0.9, "half_width_80": 0.7}
+OLD_ON_DISK = {"method": "cv_residual_conformal", "coverage": 0.9, "half_width": 0.9, "half_width_80": 0.7,
+               "calibration_n": 40, "measured_coverage": {"80": 0.8, "90": 0.9, "n": 10, "on": "the held-out split"}}
+
+
+def forest_model(interval):
+    """SYNTHETIC: a 5-tree forest on random count features, with the given card interval."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 3, size=(40, 8)).astype(np.float32)
+    forest = RandomForestRegressor(n_estimators=5, random_state=0, n_jobs=1).fit(x, x[:, 0] + rng.normal(0, 1, 40))
+    manifest = {"name": "forest", "version": 1, "n_features": 8, "unit": "pActivity", "interval": interval}
+    return LoadedModel(manifest, forest)
+
+
+def forest_message():
+    return {"model": {"name": "forest", "version": 1}, "molecules": [
+        {"id": str(i), "error": None, "features": {"indices": indices, "values": values}}
+        for i, (indices, values) in enumerate([([0], [2]), ([1, 3], [1, 2]), ([], []), ([0, 5], [1, 1])])]}
+
+
+def test_a_normalised_card_gives_each_molecule_its_own_interval():
+    model = forest_model(NORMALISED)
+    message = forest_message()
+    x = dense_matrix([m["features"] for m in message["molecules"]], 8)
+    sigma = tree_spread(model.estimator, x)
+    out = predict_chunk(message, model=model)
+    for molecule, s in zip(out["molecules"], sigma, strict=True):
+        prediction = molecule["prediction"]
+        value = prediction["value"]
+        for key, q in (("interval", 1.6), ("interval_80", 1.2)):
+            half = q * (s + 0.05)
+            assert prediction[key] == [round(value - half, 4), round(value + half, 4)]
+        assert prediction["sigma"] == round(float(s), 4)
+    assert len({round(float(s), 4) for s in sigma}) > 1  # the widths really differ between molecules
+
+
+def test_an_old_manifest_on_disk_still_serves_one_constant_interval():
+    out = predict_chunk(forest_message(), model=forest_model(OLD_ON_DISK))
+    for molecule in out["molecules"]:
+        prediction = molecule["prediction"]
+        assert set(prediction) == {"value", "unit", "interval", "interval_80"}  # no sigma: as served before
+        value = prediction["value"]
+        assert prediction["interval"] == [round(value - 0.9, 4), round(value + 0.9, 4)]
+        assert prediction["interval_80"] == [round(value - 0.7, 4), round(value + 0.7, 4)]
+
+
+def test_a_sigma_of_another_kind_than_calibrated_falls_back_to_the_median_width(caplog):
+    card = {**NORMALISED, "sigma": {"kind": "neighbour_distance", "k": 5}}
+    out = predict_chunk(forest_message(), model=forest_model(card))
+    prediction = out["molecules"][0]["prediction"]
+    assert prediction["interval"] == [round(prediction["value"] - 0.9, 4), round(prediction["value"] + 0.9, 4)]
+    assert "sigma" not in prediction and "serving the median width" in caplog.text

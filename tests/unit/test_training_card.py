@@ -14,12 +14,20 @@ import pytest
 
 from services.featurizer.datasets import ingest_dataset
 from services.featurizer.logic import featurize_dataset
-from services.predictor.evaluation import conformal_half_width, grouped_folds, split_keys
+from services.predictor.conformal import calibrate, choose_beta, half_widths
+from services.predictor.evaluation import grouped_folds, split_keys
 from services.predictor.loader import ModelCache
 from services.predictor.logic import predict_chunk
 from services.predictor.reference import AKT_FLAGGED_FILE, AKT_PAPYRUS_FILE, PIK3CA_FILE, build_reference
-from services.predictor.training import ESTIMATOR_FILE, PREDICTIONS_FILE, fit_from_features, train_from_dataset
-from shared.applicability import AD_FILE
+from services.predictor.spread import K_NEIGHBOURS, tree_spread
+from services.predictor.training import (
+    ESTIMATOR_FILE,
+    PREDICTIONS_FILE,
+    dense_matrix,
+    fit_from_features,
+    train_from_dataset,
+)
+from shared.applicability import AD_FILE, NearestNeighbourIndex
 from shared.datasets import read_meta, read_rows
 from shared.errors import InvalidRequest
 from shared.model_store import ModelStore, sha256_of
@@ -101,27 +109,42 @@ def test_cross_validated_metrics_overall_and_per_assay(card):
     assert cv["per_mechanism"] == {}
 
 
-def test_interval_widths_are_the_conformal_quantiles_of_the_out_of_fold_residuals(card):
+def test_interval_quantiles_are_crepes_on_the_out_of_fold_residuals_and_fold_sigmas(card):
     interval, rows = card[0]["interval"], predictions_file(card)
     cv_rows = [r for r in rows if r["side"] == "cv"]
-    residuals = np.array([abs(float(r["pactivity"]) - float(r["prediction"])) for r in cv_rows])
+    residuals = np.array([float(r["pactivity"]) - float(r["prediction"]) for r in cv_rows])
+    sigma = np.array([float(r["sigma"]) for r in cv_rows])
     assert interval["calibration_n"] == len(cv_rows) == card[0]["metrics"]["n_train"]
-    assert interval["half_width"] == pytest.approx(conformal_half_width(residuals, 0.9), abs=2e-4)
-    assert interval["half_width_80"] == pytest.approx(conformal_half_width(residuals, 0.8), abs=2e-4)
+    assert (interval["method"], interval["coverage"], interval["levels"]) == ("normalized_conformal", 0.9, [0.8, 0.9])
+    assert interval["sigma"]["kind"] == "tree_spread" and interval["beta"] == choose_beta(sigma) > 0
+    # the file rounds predictions to 4 decimals: the quantiles agree to about that
+    expected = calibrate(residuals, sigma, interval["beta"])
+    assert interval["quantiles"] == pytest.approx(expected, abs=2e-3)
+    assert interval["half_width"] == pytest.approx(np.median(half_widths(sigma, interval["beta"], expected["90"])),
+                                                   abs=2e-3)
     assert 0 < interval["half_width_80"] < interval["half_width"]
-    assert interval["coverage"] == 0.9 and interval["method"] == "cv_residual_conformal"
 
 
-def test_measured_coverage_is_on_the_held_out_rows(card):
+def test_measured_coverage_is_on_the_held_out_rows_overall_and_per_similarity_bin(card):
     interval, rows = card[0]["interval"], predictions_file(card)
     held_out = [r for r in rows if r["side"] == "held_out"]
     residuals = np.array([abs(float(r["pactivity"]) - float(r["prediction"])) for r in held_out])
+    sigma = np.array([float(r["sigma"]) for r in held_out])
     measured = interval["measured_coverage"]
     assert measured["n"] == len(held_out) == card[0]["metrics"]["n_test"]
-    for level, width in (("80", interval["half_width_80"]), ("90", interval["half_width"])):
+    for level in ("80", "90"):
+        width = half_widths(sigma, interval["beta"], interval["quantiles"][level])
         assert 0 <= measured[level] <= 1
         assert measured[level] == pytest.approx(np.mean(residuals <= width), abs=1.5 / len(held_out))
+        assert measured["mean_width"][level] == pytest.approx(2 * width.mean(), abs=1e-3)
     assert measured["80"] <= measured["90"]
+    bins = measured["per_similarity_bin"]
+    assert [b["similarity_from"] for b in bins] == [0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    assert bins[-1]["similarity_to"] == 1.0
+    assert sum(b["n"] for b in bins) == measured["n"]
+    for b in bins:
+        assert set(b) == {"similarity_from", "similarity_to", "n", "coverage", "mean_width"}
+        assert (b["coverage"]["90"] is None) == (b["n"] == 0)
 
 
 def test_domain_threshold_and_served_model(card, pik3ca):
@@ -133,9 +156,35 @@ def test_domain_threshold_and_served_model(card, pik3ca):
 
     message = {"job_id": "j", "chunk": 0, "model": {"featurizer": FEATURIZER},
                "molecules": [{"id": "a", "smiles": read_rows(*pik3ca_ids(pik3ca))[0]["canonical_smiles"]}]}
-    out = predict_chunk(featurize_chunk(message), loaded)["molecules"][0]["prediction"]
+    molecule = predict_chunk(featurize_chunk(message), loaded)["molecules"][0]
+    out, interval = molecule["prediction"], manifest["interval"]
+    sigma = tree_spread(loaded.estimator, dense_matrix([molecule["features"]], 2048))[0]
     lo, hi = out["interval"]
-    assert hi - lo == pytest.approx(2 * manifest["interval"]["half_width"], abs=1e-3)
+    assert out["sigma"] == round(float(sigma), 4)
+    assert hi - lo == pytest.approx(2 * interval["quantiles"]["90"] * (sigma + interval["beta"]), abs=1e-3)
+
+
+def test_a_knn_card_scales_its_intervals_by_the_neighbour_distance(pik3ca, tmp_path, settings_env):
+    root, meta = pik3ca
+    manifest = train_from_dataset(ModelStore(tmp_path), "knn", meta["dataset_id"], root, FEATURIZER,
+                                  {"name": "knn", "params": {"n_neighbors": 3}})
+    interval = manifest["interval"]
+    assert interval["sigma"]["kind"] == "neighbour_distance" and interval["sigma"]["k"] == K_NEIGHBOURS
+    assert 0.5 <= interval["measured_coverage"]["90"] <= 1
+    settings_env(CAUSALMOL_MODELS_DIR=str(tmp_path))  # the served version's training fingerprints are read there
+    from services.featurizer.logic import featurize_chunk
+
+    smiles = ["CCO", read_rows(root, meta["dataset_id"])[0]["canonical_smiles"]]
+    message = featurize_chunk({"job_id": "j", "chunk": 0, "model": {"featurizer": FEATURIZER},
+                               "molecules": [{"id": str(i), "smiles": s} for i, s in enumerate(smiles)]})
+    out = predict_chunk(message, ModelCache(ModelStore(tmp_path), capacity=1).get("knn", 1))["molecules"]
+    index = NearestNeighbourIndex(np.load(tmp_path / "knn" / "1" / AD_FILE))
+    for molecule in out:
+        sigma = index.mean_distance(molecule["ad_bits"], K_NEIGHBOURS)
+        lo, hi = molecule["prediction"]["interval"]
+        assert molecule["prediction"]["sigma"] == round(sigma, 4)
+        assert hi - lo == pytest.approx(2 * interval["quantiles"]["90"] * (sigma + interval["beta"]), abs=1e-3)
+    assert out[0]["prediction"]["sigma"] > out[1]["prediction"]["sigma"]  # ethanol is far from any PIK3CA inhibitor
 
 
 def pik3ca_ids(pik3ca):
