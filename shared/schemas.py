@@ -7,8 +7,15 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-VERDICTS = ("supported", "caution", "unsupported", "unknown")
-EFFECT_STATUSES = ("supported", "confounded", "not_estimable")
+from shared import verdicts
+
+VERDICTS = tuple(verdicts.VERDICTS)
+EFFECT_STATUSES = tuple(verdicts.EFFECT_STATUSES)
+NOT_PROFILED = "not_profiled"  # a substructure of the molecule too rare in the training data to have an effect
+
+
+def _meanings(rules: dict[str, str]) -> str:
+    return "; ".join(f"{name}: {meaning}" for name, meaning in rules.items())
 
 
 class ErrorDetailSchema(Schema):
@@ -21,6 +28,7 @@ class PredictionSchema(Schema):
     unit = fields.String(required=True, metadata={"example": "pActivity"})
     interval = fields.List(fields.Float(), allow_none=True, metadata={"description": "90% interval [lo, hi] or null"})
     interval_80 = fields.List(fields.Float(), allow_none=True, metadata={"description": "80% interval [lo, hi]"})
+    sigma = fields.Float(allow_none=True, metadata={"description": "Difficulty scaling the interval"})
 
 
 class ApplicabilityDomainSchema(Schema):
@@ -40,23 +48,42 @@ class MechanismSchema(Schema):
 
 
 class EvidenceSchema(Schema):
-    substructure = fields.String(required=True, metadata={"description": "SMARTS of a profiled treatment"})
+    substructure = fields.String(required=True, metadata={"description": "SMARTS of the substructure"})
+    name = fields.String(allow_none=True, metadata={"description": "A chemist's name: ring system or functional group",
+                                                     "example": "pyrrolo[2,3-d]pyrimidine"})
+    kind = fields.String(metadata={"description": "ring_system, functional_group, linker or user"})
+    atoms = fields.List(fields.Integer(), metadata={"description": "Atom indices in the canonical SMILES"})
     contribution = fields.Float(
         required=True, allow_none=True,
-        metadata={"description": "Prediction minus the prediction with the substructure's environments removed"},
+        metadata={"description": "Its additive share of prediction minus baseline (null: no attribution)"},
     )
+    additive = fields.Boolean(metadata={"description": "false for a user SMARTS, which may overlap the partition"})
     adjusted_effect = fields.Float(
-        required=True, allow_none=True, metadata={"description": "Adjusted effect on pActivity (profile)"}
+        required=True, allow_none=True, metadata={"description": "Causal effect on pActivity (profile)"}
     )
-    status = fields.String(required=True, validate=validate.OneOf(EFFECT_STATUSES))
+    effect_ci = fields.List(fields.Float(), allow_none=True, metadata={"description": "Its 95% interval"})
+    effect_scope = fields.String(metadata={"description": "'all' or the mechanism whose own effect is used"})
+    status = fields.String(required=True, validate=validate.OneOf((*EFFECT_STATUSES, NOT_PROFILED)),
+                           metadata={"description": _meanings(verdicts.EFFECT_STATUSES)})
+    reliance = fields.String(validate=validate.OneOf(tuple(verdicts.RELIANCE)),
+                             metadata={"description": _meanings(verdicts.RELIANCE)})
+
+
+class AttributionSchema(Schema):
+    baseline = fields.Float(required=True, metadata={"description": "The model's expected prediction"})
+    remainder = fields.Float(required=True, metadata={"description": "Attributed to features the molecule lacks"})
+    sum_of_substructures = fields.Float(required=True)
 
 
 class CausalValiditySchema(Schema):
-    verdict = fields.String(required=True, validate=validate.OneOf(VERDICTS))
+    verdict = fields.String(required=True, validate=validate.OneOf(VERDICTS),
+                            metadata={"description": _meanings(verdicts.VERDICTS)})
     reasons = fields.List(fields.String(), required=True)
     applicability_domain = fields.Nested(ApplicabilityDomainSchema, allow_none=True)
     mechanism = fields.Nested(MechanismSchema, allow_none=True)
-    evidence = fields.List(fields.Nested(EvidenceSchema), metadata={"description": "Relied-on substructures"})
+    evidence = fields.List(fields.Nested(EvidenceSchema), metadata={"description": "The molecule's substructures"})
+    attribution = fields.Nested(AttributionSchema, allow_none=True,
+                                metadata={"description": "baseline + substructures + remainder = prediction"})
 
 
 class MoleculeResultSchema(Schema):
@@ -83,12 +110,42 @@ class EstimateSchema(Schema):
     estimator = fields.String(required=True)
     value = fields.Float(required=True)
     ci = fields.List(fields.Float(), required=True)
+    inference = fields.String()
 
 
 class StratumEffectSchema(Schema):
-    stratum = fields.String(required=True, metadata={"example": "assay_chembl_id=CHEMBL1|mechanism=M2"})
+    stratum = fields.String(required=True, metadata={"example": "assay_chembl_id=CHEMBL1|gene=AKT2"})
     n = fields.Integer(required=True)
+    n_treated = fields.Integer()
     effect = fields.Float(required=True)
+
+
+class OverlapSchema(Schema):
+    levels = fields.Integer(required=True)
+    informative_levels = fields.Integer(required=True, metadata={"description": "Levels with both arms"})
+    treated_in_informative = fields.Integer(required=True)
+    untreated_in_informative = fields.Integer(required=True)
+
+
+class ConfoundingTestSchema(Schema):
+    difference = fields.Float(required=True, metadata={"description": "Naive minus adjusted"})
+    p_value = fields.Float(required=True)
+
+
+class GroupEffectSchema(Schema):
+    label = fields.String(required=True)
+    mechanism = fields.String()
+    n = fields.Integer(required=True)
+    n_treated = fields.Integer(required=True)
+    value = fields.Float(required=True, allow_none=True)
+    ci = fields.List(fields.Float(), required=True, allow_none=True)
+
+
+class EffectModificationSchema(Schema):
+    groups = fields.List(fields.Nested(GroupEffectSchema), required=True)
+    q = fields.Float(required=True, allow_none=True, metadata={"description": "Cochran's Q across groups"})
+    p_value = fields.Float(required=True, allow_none=True)
+    heterogeneous = fields.Boolean(required=True)
 
 
 class RefutationSchema(Schema):
@@ -107,5 +164,11 @@ class CausalEffectSchema(Schema):
     per_stratum = fields.List(fields.Nested(StratumEffectSchema), required=True)
     simpson_reversal = fields.Boolean(required=True)
     refutations = fields.List(fields.Nested(RefutationSchema), required=True)
-    verdict = fields.String(required=True, validate=validate.OneOf(EFFECT_STATUSES))
+    overlap = fields.Nested(OverlapSchema, required=True)
+    confounding_test = fields.Nested(ConfoundingTestSchema, required=True, allow_none=True)
+    verdict = fields.String(required=True, validate=validate.OneOf(EFFECT_STATUSES),
+                            metadata={"description": _meanings(verdicts.EFFECT_STATUSES)})
+    reasons = fields.List(fields.String(), required=True)
+    confounders = fields.Dict(required=True, metadata={"description": "Columns adjusted for, and their levels"})
+    effect_modifiers = fields.Dict(keys=fields.String(), values=fields.Nested(EffectModificationSchema), required=True)
     graph = fields.String(required=True, metadata={"description": "The causal graph, DOT"})

@@ -13,8 +13,9 @@ for each substructure. For one treatment, with ``n1`` rows with it and ``n0`` wi
 - per stratum: the naive difference inside each joint context level with both arms (shown, not used);
 - refutations (``refuters.py``) of the linear estimate.
 
-``STATUSES`` is the rule, first that applies; each status has one meaning. ``NULL_BAND`` is 0.3 log units, a factor
-of two in potency: about the repeatability of one assay, so an effect inside it is no effect a chemist would act on.
+``shared.verdicts.EFFECT_STATUSES`` is the rule, first that applies; each status has one meaning. ``NULL_BAND`` is
+0.3 log units, a factor of two in potency: about the repeatability of one assay, so an effect inside it is no effect
+a chemist would act on.
 """
 
 from __future__ import annotations
@@ -34,28 +35,17 @@ from services.causal.graph import OUTCOME, TREATMENT, Confounding, backdoor_dot,
 from services.causal.questions import resolve_question
 from services.causal.refuters import REFUTATION_RULE, REFUTERS, run_refuter
 from services.causal.strata import stratum_effects
+from shared.verdicts import ALPHA, EFFECT_STATUSES, MIN_GROUP_ROWS, MIN_OVERLAP_ROWS, NULL_BAND
 
 logger = logging.getLogger(__name__)
 
-NULL_BAND = 0.3
-ALPHA = 0.05
-STATUSES: dict[str, str] = {
-    "untestable": "no context column was recorded, so confounding cannot be checked; or fewer than {min_group_rows} "
-                  "molecules with or without the substructure; or no overlap: fewer than {min_overlap_rows} with (or "
-                  "without) it in context levels that hold both; or the effect is not identified",
-    "confounded": "adjusting for the context significantly changes the naive association (naive minus adjusted, "
-                  "p < {alpha}, by at least {null_band} log units) or reverses it (both intervals exclude 0, "
-                  "opposite signs: a Simpson reversal)",
-    "null": "the adjusted 95% interval lies within +/-{null_band} log units of 0: no effect worth acting on",
-    "causal": "the adjusted 95% interval excludes 0 and every refutation passes",
-    "inconclusive": "otherwise: the adjusted interval is too wide to tell, or a refutation failed",
-}
+STATUSES = EFFECT_STATUSES
 
 
 @dataclass(frozen=True)
 class EffectRules:
-    min_group_rows: int = 20
-    min_overlap_rows: int = 10
+    min_group_rows: int = MIN_GROUP_ROWS
+    min_overlap_rows: int = MIN_OVERLAP_ROWS
     min_stratum_rows: int = 4
     min_arm: int = 2
     null_band: float = NULL_BAND
@@ -66,9 +56,9 @@ class EffectRules:
         return {**asdict(self), "interval": "95%", "refutation_passes_when": REFUTATION_RULE}
 
 
-def status_rules(rules: EffectRules = EffectRules()) -> dict[str, str]:
-    """Each status and its meaning with the numbers filled in: stored in every profile under ``rules.effect_status``."""
-    return {status: text.format(**asdict(rules)) for status, text in STATUSES.items()}
+def status_rules() -> dict[str, str]:
+    """Each status and its meaning: stored in every profile under ``rules.effect_status``."""
+    return dict(STATUSES)
 
 
 @dataclass

@@ -9,9 +9,10 @@ absorbed together by alternating projections (the method behind reghdfe and pyfi
 with and without the treatment carry information about ``tau``: the others are absorbed completely, which is the
 positivity of fixed effects (``overlap``).
 
-Inference: cluster-robust (CR1) by the first context column when it has at least ``MIN_CLUSTERS`` levels
-(compounds of one assay share a series and a protocol, so their errors are not independent), Student t with
-G - 1 degrees of freedom; heteroskedasticity-robust (HC1) otherwise. ``influence`` gives each row's influence-function
+Inference: cluster-robust (CR1) by the first context column when at least ``MIN_CLUSTERS`` of its levels hold the
+treatment's variation (compounds of one assay share a series and a protocol, so their errors are not independent),
+Student t with G - 1 degrees of freedom for those G levels; heteroskedasticity-robust (HC1) otherwise (a
+cluster-robust variance from a handful of clusters is itself too noisy to trust). ``influence`` gives each row's influence-function
 value, so the difference between this estimate and the naive one can be tested with both on the same rows.
 
 ``FixedEffectsRegressor`` is the same absorption as a scikit-learn learner (the first ``n_levels`` columns of X are
@@ -108,9 +109,11 @@ def fit_within(
     residual = y_w - value * t_w
     score = t_w * residual
     absorbed = sum(int(len(np.unique(c))) for c in levels) - max(len(levels) - 1, 0) if levels else 1
-    clusters = 0 if cluster is None else len(np.unique(cluster))
-    if clusters >= MIN_CLUSTERS:
+    # Only clusters where the treatment varies (within their levels) inform the slope: they are the ones counted.
+    informative = 0 if cluster is None else len(np.unique(cluster[np.abs(t_w) > 1e-12]))
+    if informative >= MIN_CLUSTERS:
         per_cluster = np.bincount(cluster, weights=score)
+        clusters = informative
         # Levels nested in clusters are not counted in the small-sample factor (as reghdfe does).
         factor = clusters / (clusters - 1) * (n - 1) / max(n - 1 - q, 1)
         variance = factor * float(per_cluster @ per_cluster) / sxx**2

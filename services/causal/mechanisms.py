@@ -1,8 +1,11 @@
-"""Mechanisms: the given labels, or series discovered from fingerprints and activity; and how to assign new molecules.
+"""Mechanisms: the given labels, or chemical series discovered from structure alone; and how to assign new molecules.
+
+Mechanisms are effect modifiers (a substructure may matter in one binding mode and not in another), never backdoor
+adjusters, and they are made from structure only: a grouping computed from the outcome would be a descendant of
+both the treatment and the outcome, and anything stratified on it would be biased toward zero.
 
 Discovery (no labels): the applicability-domain fingerprints (Morgan radius 2, 2048 bits) are reduced to 16
-components (``TruncatedSVD``), rows L2-normalised, and the standardised pActivity is appended with weight 0.25
-(structure decides, activity separates series that look alike but behave differently). k-means (10 starts) runs
+components (``TruncatedSVD``), rows L2-normalised; the activity plays no part. k-means (10 starts) runs
 for k = 2..6; k is scored by the silhouette on Tanimoto (Jaccard) distances of the bits, over a seeded sample of
 at most 1,500 molecules. k whose smallest cluster holds fewer than 3% of the molecules (or 10) are skipped, and
 the smallest k scoring within 0.05 of the best silhouette is chosen (sub-series of one series stay one mechanism).
@@ -38,12 +41,12 @@ from shared.applicability import N_BITS
 logger = logging.getLogger(__name__)
 
 K_RANGE = range(2, 7)
-SVD_COMPONENTS, ACTIVITY_WEIGHT = 16, 0.25
+SVD_COMPONENTS = 16
 SILHOUETTE_SAMPLE, PARSIMONY = 1500, 0.05
 MIN_CLUSTER_SHARE, MIN_CLUSTER_ROWS = 0.03, 10
 UNLABELLED, OTHER = "unlabelled", "other"
 METHOD = {
-    "discovered": "k-means on 16 SVD components of Morgan bits (+0.25 x standardised pActivity), k in 2..6 by "
+    "discovered": "k-means on 16 SVD components of Morgan bits (structure only, never the activity), k in 2..6 by "
                   "Tanimoto silhouette (smallest k within 0.05 of the best)",
     "labels": "the dataset's mechanism labels (labels under 10 rows pooled into 'other')",
     "assignment": "multinomial logistic regression on Morgan bits (radius 2, 2048), structure only",
@@ -58,13 +61,11 @@ def tanimoto_distances(bits: np.ndarray) -> np.ndarray:
     return 1.0 - np.divide(shared, union, out=np.ones_like(shared), where=union > 0)
 
 
-def discover(bits: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
-    """Cluster ids (0 = largest) and the selection record (silhouette per k, chosen k)."""
-    n = len(y)
+def discover(bits: np.ndarray, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Cluster ids (0 = largest) and the selection record (silhouette per k, chosen k), from the bits alone."""
+    n = len(bits)
     components = min(SVD_COMPONENTS, bits.shape[1] - 1, max(n - 1, 1))
-    embedded = normalize(TruncatedSVD(n_components=components, random_state=seed).fit_transform(bits.astype(float)))
-    z = (y - y.mean()) / (y.std() or 1.0)
-    features = np.hstack([embedded, ACTIVITY_WEIGHT * z[:, None]])
+    features = normalize(TruncatedSVD(n_components=components, random_state=seed).fit_transform(bits.astype(float)))
     sample = np.random.default_rng(seed).permutation(n)[:SILHOUETTE_SAMPLE]
     distances = tanimoto_distances(bits[sample])
     min_size = max(MIN_CLUSTER_ROWS, int(MIN_CLUSTER_SHARE * n))
@@ -148,11 +149,12 @@ def mechanism_section(
     bits: np.ndarray, y: np.ndarray, labels: list[str] | None, seed: int,
     smiles: list[str], treatments: list[Treatment], presence: np.ndarray,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Mechanism index per training row, and the profile's ``mechanisms`` section."""
+    """Mechanism index per training row, and the profile's ``mechanisms`` section (``y`` is reported per mechanism,
+    never used to form one)."""
     if labels is not None:
         ids, names, selection = *from_labels(labels), None
     else:
-        ids, selection = discover(bits, y, seed)
+        ids, selection = discover(bits, seed)
         names = None
     items = []
     for m in range(int(ids.max()) + 1):

@@ -11,17 +11,12 @@ spread up to which it is confident (``uncertainty.py``, same fold models), and a
 whose folds hold out whole Murcko scaffolds checks that each of the two signals still predicts error for new series
 (``calibration.series_check``); a signal that does not is stored but not applied.
 
-Adjustment set per treatment. Every treatment is adjusted for the context columns and the mechanism, except
-when the mechanism is (nearly) *determined by* the treatment: the substructure and one mechanism m nearly
-coincide, i.e. at least ``DEFINITIONAL_SHARE`` (80%) of the molecules with the substructure are in m, at least
-80% of m's molecules have it, and at most 20% of the molecules without it are in m (a substructure shared by
-most molecules of a dominant mechanism does not count: its absence would not tell the mechanism). Such a
-mechanism is a descendant of the treatment (a label read off the structure, e.g. "allosteric" = carries the
-aminocyclobutyl-phenyl motif, or a series found by clustering fingerprints that contain the substructure), not a
-common cause of it: adjusting for it would block the very path treatment -> mechanism -> pActivity whose effect
-is asked for (a mediator, or a definitional variable, is never a valid backdoor adjuster). For that treatment
-the mechanism is dropped from the adjustment set (the context columns stay), and the effect says so
-(``adjusted_for``, and a reason).
+Adjustment set: the context columns only (assay, document, isoform...: pre-treatment, recorded with the
+measurement), or the columns the training request names as ``confounders`` (a user may declare the mechanism one).
+Nothing computed from the outcome is ever adjusted for. Mechanisms are effect modifiers: every substructure also
+gets its effect inside each mechanism (context absorbed there too), with a heterogeneity test
+(``effects.effect_by_group``). Without any context column nothing can be called confounded: every effect is
+``untestable``, with its naive association shown.
 """
 
 from __future__ import annotations
@@ -39,8 +34,14 @@ import sklearn
 from rdkit import Chem
 
 from services.causal import calibration, coverage, focus, mechanisms, uncertainty
-from services.causal.effects import EffectRules, estimate_treatment, prepare_context, status_rules
-from services.causal.estimators import ESTIMATORS
+from services.causal.effects import (
+    STATUSES,
+    EffectRules,
+    effect_by_group,
+    estimate_treatment,
+    prepare_context,
+    status_rules,
+)
 from services.causal.refuters import REFUTERS
 from services.causal.treatments import TreatmentRules, mine_treatments
 from services.causal.verdict import verdict_rules
@@ -57,31 +58,12 @@ PROFILE_VERSION = 1
 PROFILE_RULES = EffectRules(num_simulations=10)  # fewer simulations than a single question: 40 treatments
 MAX_STRATA_STORED = 20
 MECHANISM_CONFOUNDER = "mechanism"
-DEFINITIONAL_SHARE = 0.8
+PROFILE_ESTIMATORS = ("linear", "double_ml")  # propensity weighting adds nothing to the profile's fixed effects
 ADJUSTMENT_RULE = (
-    f"adjust for the context columns and the mechanism; drop the mechanism for a substructure that (nearly) "
-    f"determines it (at least {DEFINITIONAL_SHARE:.0%} of the molecules with the substructure are in one "
-    f"mechanism, at least {DEFINITIONAL_SHARE:.0%} of that mechanism's molecules have it, and at most "
-    f"{1 - DEFINITIONAL_SHARE:.0%} of the molecules without it are in that mechanism): a descendant of the "
-    "treatment (mediator, or a label defined by the structure) is not a backdoor adjuster"
+    "adjust for the context columns (or the columns the training request declares confounders), each absorbed as "
+    "fixed effects with every level kept; never for a variable computed from the outcome; mechanisms are effect "
+    "modifiers (an effect per mechanism), not adjusters, unless declared"
 )
-
-
-def determined_mechanism(t: np.ndarray, ids: np.ndarray, labels: list[str]) -> str | None:
-    """Why the mechanism is (nearly) determined by the treatment ``t``, or None when it is a proper adjuster."""
-    treated = ids[t.astype(bool)]
-    if len(treated) == 0 or len(labels) < 2:
-        return None
-    m = int(np.bincount(treated).argmax())
-    precision = float(np.mean(treated == m))  # share of the molecules with it that are in m
-    recall = float(np.mean(t[ids == m]))  # share of m's molecules that have it
-    untreated = ids[~t.astype(bool)]
-    leak = float(np.mean(untreated == m)) if len(untreated) else 0.0  # share of the rest that is in m anyway
-    if precision >= DEFINITIONAL_SHARE and recall >= DEFINITIONAL_SHARE and leak <= 1 - DEFINITIONAL_SHARE:
-        return (f"the mechanism is not adjusted for: it is determined by the substructure ({precision:.0%} of the "
-                f"molecules with it are {labels[m]}, {recall:.0%} of {labels[m]} have it, {leak:.0%} of the others "
-                "are), a descendant of the treatment, not a confounder")
-    return None
 
 
 def _featurized(rows: list[dict[str, str]], featurizer_spec: dict[str, Any]) -> tuple[list[dict], list[dict], Any]:
@@ -102,6 +84,7 @@ def build_profile(
     model: dict[str, Any],
     seed: int,
     extra_smarts: list[str] | None = None,
+    confounder_columns: list[str] | None = None,
 ) -> dict[str, Any]:
     """The causal profile of a model trained on ``rows`` with ``model = {"featurizer", "estimator", "seed"}``."""
     clock, steps = time.perf_counter(), {}
@@ -126,25 +109,22 @@ def build_profile(
     ids, mechanism_section = mechanisms.mechanism_section(bits, y, labels, seed, smiles, treatments, presence)
     lap("mechanisms")
 
-    confounders = {c: [r.get(c) or "" for r in rows] for c in context_columns if c != MECHANISM_CONFOUNDER}
-    confounders[MECHANISM_CONFOUNDER] = [mechanism_section["items"][i]["id"] for i in ids]
+    declared = list(context_columns) if confounder_columns is None else list(confounder_columns)
+    confounders = {c: ([mechanism_section["items"][i]["id"] for i in ids] if c == MECHANISM_CONFOUNDER
+                       else [r.get(c) or "" for r in rows]) for c in declared}
     ctx = prepare_context(y, confounders, seed, PROFILE_RULES)
-    without_mechanism = None  # the context columns alone, built when a treatment determines the mechanism
     labels_of = [item["label"] for item in mechanism_section["items"]]
     effects = []
     for j, treatment in enumerate(treatments):
-        use, note = ctx, determined_mechanism(presence[:, j], ids, labels_of)
-        if note is not None:
-            if without_mechanism is None:
-                context_only = {c: v for c, v in confounders.items() if c != MECHANISM_CONFOUNDER}
-                without_mechanism = prepare_context(y, context_only, seed, PROFILE_RULES)
-            use = without_mechanism
-        answer, reasons = estimate_treatment(use, presence[:, j], list(ESTIMATORS), list(REFUTERS), False)
+        answer, reasons = estimate_treatment(ctx, presence[:, j], list(PROFILE_ESTIMATORS), list(REFUTERS), False)
         del answer["graph"]  # the same for every treatment: stored once under "confounders"
         answer["per_stratum"] = answer["per_stratum"][:MAX_STRATA_STORED]
-        effects.append({"treatment": treatment.id, "smarts": treatment.smarts, "status": answer.pop("verdict"),
-                        "reasons": ([note] if note else []) + reasons, "adjusted_for": use.confounding.columns,
-                        **answer})
+        by_mechanism = effect_by_group(ctx, presence[:, j], ids, labels_of)
+        for item in by_mechanism["groups"]:
+            item["mechanism"] = mechanism_section["items"][item.pop("group")]["id"]
+        effects.append({"treatment": treatment.id, "smarts": treatment.smarts, "name": treatment.to_dict().get("name"),
+                        "status": answer.pop("verdict"), "reasons": reasons,
+                        "adjusted_for": ctx.confounding.columns, "per_mechanism": by_mechanism, **answer})
     lap("effects")
 
     model_seed = int(model.get("seed", seed))
@@ -174,7 +154,7 @@ def build_profile(
         model["estimator"].get("name"), spread if has_spread else None, np.abs(pooled - y), spread_check)
     lap("coverage")
 
-    counts = {s: sum(e["status"] == s for e in effects) for s in ("supported", "confounded", "not_estimable")}
+    counts = {s: sum(e["status"] == s for e in effects) for s in STATUSES}
     logger.info("causal profile of %d rows in %.1fs: %s", len(rows), time.perf_counter() - started, counts)
     profile = {
         "status": "ready",
@@ -182,11 +162,11 @@ def build_profile(
         "seed": seed,
         "model": {"featurizer": model["featurizer"], "estimator": model["estimator"], "seed": model.get("seed")},
         "dataset": {"rows_used": len(rows), "context_columns": list(context_columns),
-                    "mechanism_column": mechanism_column},
+                    "mechanism_column": mechanism_column, "confounders": list(declared)},
         "rules": {
             "treatments": asdict(TreatmentRules()),
             "effects": PROFILE_RULES.describe(),
-            "effect_status": status_rules(PROFILE_RULES),
+            "effect_status": status_rules(),
             "adjustment": ADJUSTMENT_RULE,
             "mechanisms": mechanisms.METHOD,
             "focus": focus_section["method"],
@@ -199,7 +179,7 @@ def build_profile(
             "columns": ctx.confounding.columns,
             "levels": ctx.confounding.levels,
             "graph": ctx.graph,
-            "estimators": list(ESTIMATORS),
+            "estimators": list(PROFILE_ESTIMATORS),
             "refuters": list(REFUTERS),
         },
         "mechanisms": mechanism_section,

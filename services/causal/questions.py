@@ -80,7 +80,8 @@ def resolve_question(
     modifiers = list(dict.fromkeys(question.get("effect_modifiers") or []))
     unknown = [c for c in modifiers if c not in columns]
     if unknown:
-        raise InvalidRequest(f"unknown effect modifier columns: {unknown}", {"unknown": unknown, "known_columns": columns})
+        raise InvalidRequest(f"unknown effect modifier columns: {unknown}",
+                             {"unknown": unknown, "known_columns": columns})
     chosen_estimators = _names(question.get("estimators"), estimators, "estimator")
     if not chosen_estimators:
         raise InvalidRequest("name at least one estimator", {"known_estimators": estimators})

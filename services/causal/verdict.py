@@ -1,87 +1,45 @@
 """The documented rule that turns the evidence about one prediction into a verdict and plain-language reasons.
 
-The verdict answers one question: *can I lean on this predicted pActivity for this molecule?* It combines five
-checks.
+The verdict answers one question: *can I lean on this predicted pActivity for this molecule?* It combines three
+things, each computed elsewhere and judged here.
 
-1. **Applicability domain.** Is some training molecule similar enough? The nearest training molecule's Tanimoto
-   similarity (ECFP4-like bits) must reach the model's calibrated threshold, below which held-out predictions
-   were no better than predicting the training mean.
-2. **Mechanism focus.** Which mechanism (binding mode, or a chemical series found in the training data) does the
-   molecule most likely belong to, and does the model predict that mechanism about as well as a model trained on
-   it alone would? That ratio is the *focus*. A focus below 0.8 means the other mechanisms' SAR is pulling the
-   predictions for this one.
-3. **Causal evidence.** Which profiled substructures of the molecule does the prediction rely on? The
-   *contribution* of a substructure is the prediction minus the prediction with the substructure's fingerprint
-   environments removed (positive: it raises the predicted pActivity); it counts as relied on from
-   |contribution| >= 0.05. For each such substructure, the profile says whether its effect on activity is:
-   - *supported*: it holds once assay (or other context) and mechanism are adjusted for;
-   - *confounded*: it is explained by which assay or series the compounds were measured in;
-   - *not estimable*: it was never seen apart from its assay or series.
+1. **Reliability of the number.** The applicability domain (the nearest training molecule's Tanimoto similarity
+   reaches the calibrated threshold), coverage (that similarity reaches the profile's ``well_covered_similarity``)
+   and the model's own uncertainty (its trees' spread is at most the ``confident_spread``, the spread that also
+   scales the per-molecule conformal interval). A level whose signal failed its series check is null and skipped.
+2. **Focus.** The molecule's most likely mechanism (given labels, or a chemical series found from structure
+   alone), and the model's focus there: ``min(1, RMSE specialist / RMSE pooled)`` in cross-validation; at least
+   ``FOCUS_THRESHOLD`` means the other mechanisms' SAR does not pull this one's predictions.
+3. **Causal agreement of the reliance.** The prediction minus the model's baseline is split additively over the
+   molecule's substructures (ring systems, functional groups, linkers: ``attributions.py``). For each relied-on
+   substructure (``|contribution| >= MIN_CONTRIBUTION``), its causal effect from the profile (the effect inside the
+   molecule's mechanism when the effect differs between mechanisms) decides the reliance (``RELIANCE``):
+   ``consistent`` when the contribution lies within the effect's 95% interval widened by ``RELIANCE_TOLERANCE`` on
+   each side (and, for a causal effect, has its sign); otherwise ``confounded`` when the effect's status is
+   confounded (the model learnt the pooled association the assays made) or ``contradicted`` (causal or null:
+   the model leans on it differently from what the substructure does); ``untestable`` when the effect is
+   untestable or inconclusive, or the substructure is not profiled.
 
-   The mechanism is adjusted for as a confounder, except for a substructure that (nearly) coincides with one
-   mechanism: such a label is read off the structure, a descendant of the substructure rather than a common
-   cause, and adjusting for it would remove the very effect asked for (see ``profile.py``, rule
-   ``rules.adjustment``). That substructure's effect is judged with the context columns alone.
-
-4. **Coverage.** Does the model know this chemistry well? When the profile is built, a 3-fold cross-validation
-   (folds keep molecules with identical fingerprint bits together) gives each training molecule an out-of-fold
-   absolute error and its nearest-neighbour similarity to the other folds;
-   the error is fitted as a non-increasing (isotonic) function of that similarity, and the
-   *well-covered similarity* is the smallest similarity at which the fit is at or below the overall
-   out-of-fold MAE (``coverage.py``, rule ``rules.coverage``). It is calibrated on the training data only, and
-   it is usually stricter than the domain threshold: the domain asks "better than the mean?", coverage asks "at
-   least as good as the model usually is?". Applied only when similarity still predicts error for new series (a
-   cross-validation holding out whole Murcko scaffolds, ``calibration.series_check``).
-5. **Model uncertainty.** Do the model's trees agree on this molecule? For a tree ensemble (random forest, extra
-   trees), the *spread* is the standard deviation of the individual trees' predictions. In the same
-   cross-validation as coverage, each training molecule's out-of-fold absolute error is fitted as a non-decreasing
-   (isotonic) function of its fold model's spread, and the *confident spread* is the largest spread at which the
-   fit is still at or below the overall out-of-fold MAE (``uncertainty.py``, rule ``rules.uncertainty``). Training
-   data only, and applied only when the spread still predicts error for new series (same check as coverage).
-   Other estimators (knn, gradient boosting) have no spread: the profile stores null and the condition is skipped.
-
-The verdicts, first that applies:
-
-- **unsupported**: more than half of what the prediction relies on (weighted by |contribution|) is on
-  confounded substructures, *and* nothing else vouches for the number: the molecule is outside the domain, or
-  its nearest training analogue is less similar than the well-covered similarity, or the trees' spread is above
-  the confident spread. The number leans on chemistry whose apparent effect is not causal, far from what the
-  model knows well.
-- **caution**: more than half of the relied-on weight is confounded, but the molecule is well covered and the
-  trees agree: the number reproduces how its close analogues measured in the assays that measured them, and
-  should not be carried to another assay. Otherwise: the molecule is outside the applicability domain; or its
-  nearest training analogue is less similar than the well-covered similarity; or the trees' spread is above the
-  confident spread; or the model's focus on its mechanism is below 0.8 or unknown; or the prediction relies on
-  no profiled substructure; or the evidence falls short of *supported* below.
-- **supported**: inside the domain, nearest training analogue at least as similar as the well-covered
-  similarity, trees' spread at most the confident spread, focus at least 0.8, and more than half of what the
-  prediction relies on (weighted by |contribution|) is on substructures with a supported effect: the mirror of
-  *unsupported*. A not-estimable substructure is no evidence of confounding, but no support either: its effect
-  was never seen apart from its assay or series (an earlier rule let a not-estimable lead pass; on one PIK3CA
-  scaffold split the predictions it let through were less accurate than the caution ones). A profile built
-  before the well-covered similarity or the confident spread existed does not carry it, a level whose signal
-  failed the series check is null, and a non-ensemble model has no confident spread: that condition is then
-  skipped.
-- **unknown**: inside the domain, but the model has no usable causal profile. Outside the domain it is caution.
-
-Why confounded reliance alone is not *unsupported*: an assay-confounded substructure carries the potency level
-of the assays that measured its series. For a close analogue of those compounds, measured the same way, the
-model's number still holds (on held-out scaffolds of PIK3CA and AKT such predictions were no worse than the
-rest); what it cannot do is travel to a new assay or a new series. Where coverage and agreement are missing as
-well, nothing but confounded associations is left behind the number. ``tests/benchmarks/causal.py`` measures
-both, and the README gives the figures.
+``shared.verdicts.VERDICTS`` is the rule, first that applies (and ``RELIANCE``, ``EFFECT_STATUSES`` the others):
+written there once, so the result schemas, the OpenAPI document and the README read the same words.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-FOCUS_THRESHOLD = 0.8
-MIN_CONTRIBUTION = 0.05
-MAX_CONFOUNDED_SHARE = 0.5
-MIN_SUPPORTED_SHARE = 0.5  # supported needs more than this share of the relied-on weight on supported effects
+from shared.verdicts import (
+    FOCUS_THRESHOLD,
+    MAX_AGAINST_SHARE,
+    MIN_CONSISTENT_SHARE,
+    MIN_CONTRIBUTION,
+    RELIANCE,
+    RELIANCE_TOLERANCE,
+    VERDICTS,
+)
+
 NO_PROFILE = "this model has no causal profile yet, so causal support was not assessed"
-CONFOUNDED_RELIANCE = "of what the prediction relies on is confounded by assay or mechanism"  # after the share
+AGAINST_RELIANCE = "of what the prediction relies on disagrees with the causal effects"  # after the share
 
 
 def verdict_rules() -> dict[str, Any]:
@@ -89,27 +47,24 @@ def verdict_rules() -> dict[str, Any]:
     return {
         "focus_threshold": FOCUS_THRESHOLD,
         "min_contribution": MIN_CONTRIBUTION,
-        "max_confounded_share": MAX_CONFOUNDED_SHARE,
-        "min_supported_share": MIN_SUPPORTED_SHARE,
-        "rule": [
-            f"unsupported: more than {MAX_CONFOUNDED_SHARE:.0%} of the relied-on weight (|contribution| >= "
-            f"{MIN_CONTRIBUTION}) is on confounded substructures, and the molecule is outside the applicability "
-            "domain, or below the well_covered_similarity, or above the confident_spread",
-            f"caution: more than {MAX_CONFOUNDED_SHARE:.0%} of the relied-on weight is confounded but the molecule "
-            "is inside the domain, well covered and the trees agree (the number holds for its analogues' assays, "
-            "not beyond); or outside the applicability domain; or the nearest training analogue's Tanimoto is "
-            "below the profile's well_covered_similarity (from which the cross-validated error was at or below its "
-            "average); or the trees' spread (standard deviation of the tree predictions) is above the profile's "
-            "confident_spread (up to which the cross-validated error was at or below its average); "
-            f"or focus below {FOCUS_THRESHOLD} or unknown; or no relied-on substructure; or the evidence is short "
-            "of supported",
-            "supported: inside the domain, nearest-analogue Tanimoto >= well_covered_similarity, trees' spread <= "
-            f"confident_spread (each skipped when the profile has it null: not calibrated, failed its series check, or "
-            f"no spread for non-ensembles), focus >= {FOCUS_THRESHOLD}, and more than {MIN_SUPPORTED_SHARE:.0%} of "
-            "the relied-on weight on substructures with a supported effect (not_estimable ones are no support)",
-            "unknown: inside the domain, no usable causal profile",
-        ],
+        "reliance_tolerance": RELIANCE_TOLERANCE,
+        "min_consistent_share": MIN_CONSISTENT_SHARE,
+        "max_against_share": MAX_AGAINST_SHARE,
+        "reliance": RELIANCE,
+        "verdicts": VERDICTS,
     }
+
+
+def reliance(contribution: float | None, status: str, value: float | None, ci: list[float] | None) -> str:
+    """How the model's reliance on one substructure compares with its causal effect (``RELIANCE``)."""
+    if contribution is None or value is None or ci is None or status not in ("causal", "null", "confounded"):
+        return "untestable"
+    inside = ci[0] - RELIANCE_TOLERANCE <= contribution <= ci[1] + RELIANCE_TOLERANCE
+    if status == "causal" and contribution * value <= 0:
+        inside = False
+    if inside:
+        return "consistent"
+    return "confounded" if status == "confounded" else "contradicted"
 
 
 def _weight(item: dict[str, Any]) -> float:
@@ -118,8 +73,9 @@ def _weight(item: dict[str, Any]) -> float:
 
 def _describe(item: dict[str, Any]) -> str:
     contribution = "" if item.get("contribution") is None else f", contribution {item['contribution']:+.2f}"
-    effect = "" if item.get("adjusted_effect") is None else f", adjusted effect {item['adjusted_effect']:+.2f}"
-    return f"{item['substructure']} ({item['status'].replace('_', ' ')}{contribution}{effect})"
+    effect = "" if item.get("adjusted_effect") is None else f", causal effect {item['adjusted_effect']:+.2f}"
+    label = item.get("name") or item["substructure"]
+    return f"{label} ({item['status'].replace('_', ' ')}{contribution}{effect}: {item['reliance']})"
 
 
 def coverage_reason(similarity: float, level: float) -> str:
@@ -132,45 +88,46 @@ def spread_reason(spread: float, level: float) -> str:
             "cross-validated error was at or below its average")
 
 
-def _share(relied: list[dict[str, Any]], status: str) -> float:
-    """The share of the relied-on weight on substructures of ``status`` (0 when nothing is relied on)."""
+def _share(relied: list[dict[str, Any]], kinds: tuple[str, ...]) -> float:
     total = sum(_weight(e) for e in relied)
-    return sum(_weight(e) for e in relied if e["status"] == status) / total if total else 0.0
+    return sum(_weight(e) for e in relied if e["reliance"] in kinds) / total if total else 0.0
+
+
+def _focus_reason(mechanism: dict[str, Any] | None) -> str:
+    if mechanism is None:
+        return "the molecule could not be assigned to a mechanism"
+    focus = mechanism.get("focus")
+    if focus is None:
+        return (f"likely mechanism {mechanism['label']} (p = {mechanism['probability']:.2f}) is too small to tell "
+                "whether the model is focused on it")
+    level = "at least" if focus >= FOCUS_THRESHOLD else "below"
+    return (f"likely mechanism {mechanism['label']} (p = {mechanism['probability']:.2f}); the model's focus there is "
+            f"{focus:.2f}, {level} the {FOCUS_THRESHOLD} needed")
 
 
 def _causal(in_domain: bool, mechanism: dict | None, evidence: list[dict], footing: list[str]) -> tuple[str, list[str]]:
     """The verdict once the domain is known; ``footing`` holds the coverage and spread reasons that apply."""
     relied = sorted((e for e in evidence if _weight(e) >= MIN_CONTRIBUTION), key=_weight, reverse=True)
-    confounded = [e for e in relied if e["status"] == "confounded"]
-    share = _share(relied, "confounded")
-    if share > MAX_CONFOUNDED_SHARE:
-        named = (f"{share:.0%} {CONFOUNDED_RELIANCE}: "
-                 + "; ".join(_describe(e) for e in confounded[:3]))
+    against = _share(relied, ("contradicted", "confounded"))
+    consistent = _share(relied, ("consistent",))
+    reasons = list(footing) + [_focus_reason(mechanism)]
+    if not relied:
+        reasons.append("the prediction does not rely measurably on any substructure")
+    else:
+        reasons.append(f"the prediction relies most on {_describe(relied[0])}")
+        reasons.append(f"{consistent:.0%} of what it relies on is consistent with the causal effects "
+                       f"({'more' if consistent > MIN_CONSISTENT_SHARE else 'not more'} than the "
+                       f"{MIN_CONSISTENT_SHARE:.0%} needed)")
+    if against > MAX_AGAINST_SHARE:
+        named = f"{against:.0%} {AGAINST_RELIANCE}: " + "; ".join(
+            _describe(e) for e in relied if e["reliance"] in ("contradicted", "confounded"))
         if not in_domain or footing:
             return "unsupported", [*footing, named]
         return "caution", [named, "inside the domain with no coverage or tree-agreement concern, the number should "
                                   "hold in the assays its close analogues were measured in, but not in another"]
-    reasons = list(footing)
-    supported_share = _share(relied, "supported")
     focus = mechanism.get("focus") if mechanism else None
-    if mechanism is None:
-        reasons.append("the molecule could not be assigned to a mechanism")
-    elif focus is None:
-        reasons.append(f"likely mechanism {mechanism['label']} (p = {mechanism['probability']:.2f}) is too small "
-                       "to tell whether the model is focused on it")
-    else:
-        level = "at least" if focus >= FOCUS_THRESHOLD else "below"
-        reasons.append(f"likely mechanism {mechanism['label']} (p = {mechanism['probability']:.2f}); the model's "
-                       f"focus there is {focus:.2f}, {level} the {FOCUS_THRESHOLD} needed")
-    if not relied:
-        reasons.append("the prediction does not rely measurably on any profiled substructure")
-    else:
-        reasons.append(f"the prediction relies most on {_describe(relied[0])}")
-        reasons.append(f"{supported_share:.0%} of what it relies on has a supported effect ("
-                       f"{'more' if supported_share > MIN_SUPPORTED_SHARE else 'not more'} than the "
-                       f"{MIN_SUPPORTED_SHARE:.0%} needed)")
     focused = focus is not None and focus >= FOCUS_THRESHOLD
-    if in_domain and not footing and focused and supported_share > MIN_SUPPORTED_SHARE:
+    if in_domain and not footing and focused and consistent > MIN_CONSISTENT_SHARE:
         return "supported", reasons
     return "caution", reasons
 
@@ -182,14 +139,15 @@ def judge(
     evidence: list[dict[str, Any]] | None = None,
     problem: str | None = None,
     spread: float | None = None,
+    attribution: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The verdict of one molecule.
 
-    ``profile`` is the model's causal profile (or any summary of it; its ``well_covered_similarity``, when
-    present, is the coverage level; its ``confident_spread``, the uncertainty level), None when it has none;
-    ``mechanism`` and ``evidence`` are this molecule's, from the profile; ``problem`` says why a profile that
-    exists was not usable; ``spread`` is the standard deviation of the trees' predictions for this molecule (None:
-    not a tree ensemble, or not computed), and the uncertainty condition is skipped when it or the level is None.
+    ``profile`` is the model's causal profile summary (its ``well_covered_similarity`` and ``confident_spread``
+    levels, each None when not applied), None when it has none; ``mechanism`` and ``evidence`` are this
+    molecule's (each evidence item carries its ``reliance``); ``problem`` says why a profile that exists was not
+    usable; ``spread`` is the trees' standard deviation for this molecule (None: not an ensemble);
+    ``attribution`` the additive split's baseline and remainder, passed through.
     """
     reasons: list[str] = []
     if not domain["in_domain"]:
@@ -210,10 +168,13 @@ def judge(
             footing.append(spread_reason(spread, spread_level))
         verdict, causal_reasons = _causal(domain["in_domain"], mechanism, evidence or [], footing)
         reasons += causal_reasons
-    return {
+    result = {
         "verdict": verdict,
         "reasons": reasons,
         "applicability_domain": domain,
         "mechanism": mechanism,
         "evidence": evidence or [],
     }
+    if attribution is not None:
+        result["attribution"] = attribution
+    return result

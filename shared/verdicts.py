@@ -1,0 +1,65 @@
+"""What every status and verdict means, written once: the causal engine applies these rules, the result schemas
+and the OpenAPI document list these names, and the README's tables are printed from here
+(``python -m shared.verdicts``). Kept free of RDKit, scikit-learn and DoWhy so the gateway can import it.
+"""
+
+from __future__ import annotations
+
+NULL_BAND = 0.3  # log units (a factor of two in potency, about one assay's repeatability): inside it, no effect
+ALPHA = 0.05
+MIN_GROUP_ROWS, MIN_OVERLAP_ROWS = 20, 10
+FOCUS_THRESHOLD = 0.8
+MIN_CONTRIBUTION = 0.05
+RELIANCE_TOLERANCE = NULL_BAND
+MIN_CONSISTENT_SHARE = 0.5  # supported: more than this share of the relied-on weight is consistent
+MAX_AGAINST_SHARE = 0.5  # unsupported: more than this share is contradicted or confounded (and no footing)
+
+# The status of a substructure's effect on pActivity, first that applies.
+EFFECT_STATUSES: dict[str, str] = {
+    "untestable": f"no context column (assay, document, isoform...) was recorded, so confounding cannot be checked; "
+                  f"or fewer than {MIN_GROUP_ROWS} molecules with or without the substructure; or no overlap: fewer "
+                  f"than {MIN_OVERLAP_ROWS} with (or without) it in context levels that hold both; or the effect is "
+                  "not identified",
+    "confounded": f"adjusting for the context significantly changes the naive association (naive minus adjusted, "
+                  f"p < {ALPHA}, by at least {NULL_BAND} log units) or reverses it (both 95% intervals exclude 0, "
+                  "with opposite signs: a Simpson reversal)",
+    "null": f"the adjusted 95% interval lies within +/-{NULL_BAND} log units of 0: no effect worth acting on",
+    "causal": "the adjusted 95% interval excludes 0 and every refutation passes",
+    "inconclusive": "otherwise: the adjusted interval is too wide to tell, or a refutation failed",
+}
+
+# How the model's reliance on one substructure (its additive contribution) compares with the causal effect.
+RELIANCE: dict[str, str] = {
+    "consistent": f"the contribution lies within the substructure's adjusted 95% interval, give or take "
+                  f"{RELIANCE_TOLERANCE} log units, and has the effect's sign when the effect is causal",
+    "confounded": "outside that interval, and the substructure's apparent effect is confounded by the context: the "
+                  "model leans on the pooled association the assays made",
+    "contradicted": "outside that interval, for a substructure whose effect is causal or null",
+    "untestable": "the substructure's effect is untestable or inconclusive, or it is too rare to be profiled",
+}
+
+# The verdict of one prediction, first that applies. Shares are of the relied-on weight: the sum of |contribution|
+# over substructures with |contribution| >= MIN_CONTRIBUTION.
+VERDICTS: dict[str, str] = {
+    "unknown": "inside the applicability domain, but the model has no usable causal profile",
+    "unsupported": f"more than {MAX_AGAINST_SHARE:.0%} of the relied-on weight is contradicted or confounded, and "
+                   "nothing else vouches for the number: outside the domain, not well covered, or the trees disagree",
+    "supported": f"inside the domain, well covered, the trees agree, focus at least {FOCUS_THRESHOLD}, and more than "
+                 f"{MIN_CONSISTENT_SHARE:.0%} of the relied-on weight is consistent with the substructures' causal "
+                 "effects",
+    "caution": f"otherwise: outside the domain; or not well covered; or the trees disagree; or focus below "
+               f"{FOCUS_THRESHOLD} or unknown; or the reliance is mostly untestable; or contradicted or confounded "
+               "reliance on familiar ground (the number holds for its analogues' assays, not beyond)",
+}
+
+
+def markdown_tables() -> str:
+    """The three rule tables as Markdown, for the README."""
+    parts = []
+    for title, rules in (("effect status", EFFECT_STATUSES), ("reliance", RELIANCE), ("verdict", VERDICTS)):
+        parts.append(f"| {title} | meaning |\n|---|---|\n" + "\n".join(f"| `{k}` | {v} |" for k, v in rules.items()))
+    return "\n\n".join(parts)
+
+
+if __name__ == "__main__":
+    print(markdown_tables())
