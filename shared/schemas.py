@@ -104,6 +104,7 @@ class EffectValueSchema(Schema):
 
 class AdjustedEffectSchema(EffectValueSchema):
     estimator = fields.String(required=True)
+    inference = fields.String(metadata={"description": "How the interval was computed (e.g. CR1 by the assay)"})
 
 
 class EstimateSchema(Schema):

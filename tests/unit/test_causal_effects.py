@@ -23,8 +23,8 @@ from tests.unit.test_causal_synthetic import (
     supported_case,
 )
 
-ANSWER_KEYS = {"naive_effect", "adjusted_effect", "estimates", "per_stratum", "simpson_reversal", "refutations",
-               "verdict", "graph"}
+ANSWER_KEYS = {"naive_effect", "adjusted_effect", "estimates", "overlap", "confounding_test", "per_stratum",
+               "simpson_reversal", "refutations", "verdict", "reasons", "confounders", "effect_modifiers", "graph"}
 
 
 def ask(rows, smarts, **extra):
@@ -37,11 +37,11 @@ def supported():
     return ask(rows, smarts, seed=0)
 
 
-def test_true_effect_is_supported_and_inside_the_interval(supported):
+def test_true_effect_is_causal_and_inside_the_interval(supported):
     """Synthetic: +1.0 pActivity for halogenated molecules, plus an assay shift and noise."""
     adjusted = supported["adjusted_effect"]
-    assert supported["verdict"] == "supported"
-    assert adjusted["estimator"] == "linear"
+    assert supported["verdict"] == "causal"
+    assert adjusted["estimator"] == "linear" and adjusted["inference"] == "HC1"  # two assays: too few clusters
     assert adjusted["ci"][0] <= 1.0 <= adjusted["ci"][1]
     sklearn_based = {e["estimator"]: e for e in supported["estimates"]}
     for name in ("propensity_weighting", "double_ml"):
@@ -103,20 +103,21 @@ def test_a_binary_column_can_be_the_treatment():
     assert answer["adjusted_effect"]["ci"][0] <= 0.7 <= answer["adjusted_effect"]["ci"][1]
 
 
-def test_a_rare_substructure_is_not_estimable():
+def test_a_rare_substructure_is_untestable():
     rows, _ = supported_case()
     answer = ask(rows, "[I]")  # four iodides in the sample
-    assert answer["verdict"] == "not_estimable"
+    assert answer["verdict"] == "untestable"
     assert answer["refutations"] == []
 
 
-def test_a_substructure_only_ever_measured_in_its_own_assay_is_not_estimable():
+def test_a_substructure_only_ever_measured_in_its_own_assay_is_untestable():
     """Synthetic: assay A measured exactly the piperidines (positivity fails), pActivity = 6 + 1.5*[A] + noise."""
     smiles = sample_smiles(600)
     t = has(smiles, CONFOUNDED_SMARTS)
     y = 6 + 1.5 * t + np.random.default_rng(0).normal(0, 0.5, len(t))
     answer = ask(rows_from(smiles, y, assay_chembl_id=np.where(t == 1, "A", "B")), CONFOUNDED_SMARTS)
-    assert answer["verdict"] == "not_estimable"
+    assert answer["verdict"] == "untestable"
+    assert answer["overlap"]["informative_levels"] == 0
     assert answer["naive_effect"]["value"] > 1.0  # the association is there; its cause cannot be told apart
     # The treatment is assay A's indicator: OLS would split the 1.5 arbitrarily between the two, with a tight
     # interval. No number is the honest answer.

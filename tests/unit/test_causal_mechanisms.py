@@ -36,7 +36,7 @@ def two_series():
 @pytest.fixture(scope="module")
 def discovered(two_series):
     bits, _, y, _, _ = two_series
-    return discover(bits, y, seed=0)
+    return discover(bits, seed=0)
 
 
 def test_two_series_without_labels_are_found(two_series, discovered):
@@ -50,7 +50,7 @@ def test_two_series_without_labels_are_found(two_series, discovered):
 
 def test_discovery_is_seeded(two_series, discovered):
     bits, _, y, _, _ = two_series
-    ids, selection = discover(bits, y, seed=0)
+    ids, selection = discover(bits, seed=0)
     assert np.array_equal(ids, discovered[0]) and selection == discovered[1]
 
 
