@@ -212,21 +212,27 @@ class Client:
         """Predict any number of molecules: one job per batch the server accepts (every batch is submitted before
         any is awaited, so the workers share them), then the finished jobs in input order.
 
-        ``wait`` is passed to each POST: with a small input, ``wait=30`` often answers in one round trip. A job
-        that ends ``failed`` raises ``JobFailed`` carrying its error code.
+        ``wait`` is passed to the POST when the input is one batch: ``wait=30`` often answers in one round trip.
+        A job that ends ``failed`` raises ``JobFailed`` carrying its error code.
         """
         prepared = [as_molecule(item, i) for i, item in enumerate(molecules)]
         if not prepared:
             return []
-        answers = [self.submit(model, batch, wait)
-                   for batch in batches(prepared, self.max_molecules, self.max_request_bytes)]
+        chunks = list(batches(prepared, self.max_molecules, self.max_request_bytes))
+        # Waiting on a POST holds the next batch back: only a single batch waits there.
+        answers = [self.submit(model, batch, wait if len(chunks) == 1 else 0.0) for batch in chunks]
         pending = [answer["job_id"] for answer in answers if answer.get("status") not in FINISHED]
+        answered = sum(len(b) for b, answer in zip(chunks, answers, strict=True) if answer.get("status") in FINISHED)
         if pending:
             logger.debug("%d molecule(s) in %d job(s): %s", len(prepared), len(answers), ", ".join(pending))
-        waited = dict(zip(pending, self.wait_all(pending, timeout, on_progress), strict=True)) if pending else {}
+            progress = None if on_progress is None else (
+                lambda done, total: on_progress(answered + done, answered + total))
+            waited = dict(zip(pending, self.wait_all(pending, timeout, progress), strict=True))
+        else:
+            waited = {}
+            if on_progress is not None:
+                on_progress(len(prepared), len(prepared))
         jobs = [waited.get(answer["job_id"], answer) for answer in answers]
-        if not pending and on_progress is not None:
-            on_progress(len(prepared), len(prepared))
         for job in jobs:
             if job["status"] == "failed":
                 error = job.get("error") or {}

@@ -322,3 +322,19 @@ def test_smiles_files_and_unknown_suffixes(tmp_path):
     path.write_text("x")
     with pytest.raises(Exception, match="name it one of"):
         read_molecules(path)
+
+
+def test_only_a_single_batch_waits_on_its_post_and_progress_counts_answered_batches():
+    def first_answers_then_queue(request, body, query):
+        if body["molecules"][0]["id"] == "0":
+            return answer_finished(request, body, query)
+        return 202, {"job_id": "late", "status": "queued", "status_url": f"{URL}/v1/jobs/late"}
+
+    late = finished_job("late", [{"id": "2", "smiles": "CCC"}])
+    api, service = client_for({("POST", "/v1/predictions"): [first_answers_then_queue],
+                               ("GET", "/v1/jobs/late"): [(200, late)]}, max_molecules=2)
+    seen = []
+    results = api.predict("akt1", ["CCO", "CCN", "CCC"], wait=30, on_progress=lambda d, t: seen.append((d, t)))
+    assert [r["id"] for r in results] == ["0", "1", "2"]
+    assert [body["wait"] for body in service.posts()] == [0.0, 0.0]  # two batches: neither holds the other back
+    assert seen[-1] == (3, 3)
