@@ -13,6 +13,7 @@ from celery import Celery, Task
 from celery.app import trace
 
 from shared.config import QUEUES, Settings
+from shared.errors import job_error
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +101,8 @@ class PipelineTask(Task):
         from shared.jobs import get_job_store  # the store needs settings that are only known at run time
 
         job_id = payload_job_id(args)
+        # The exception (paths, hosts, library internals) stays in the log (Celery adds the traceback);
+        # the client gets job_error's stable text.
         logger.error("task %s (%s) failed for job %s: %r", self.name, task_id, job_id, exc)
         if job_id:
-            # A typed error (a bad mapping, an unknown SMARTS) keeps its stable code for the client.
-            code = getattr(exc, "code", None) if hasattr(exc, "to_dict") else None
-            get_job_store().mark_failed(job_id, {"code": code or "task_failed", "message": f"{self.name}: {exc}"})
+            get_job_store().mark_failed(job_id, job_error(self.name, exc))

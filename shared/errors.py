@@ -10,14 +10,20 @@ class CausalmolError(Exception):
 
     status: int = 500
     code: str = "internal_error"
+    # Detail keys that go to the log but never to the client (a broker's error names its host and port).
+    private_details: tuple[str, ...] = ()
 
     def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or {}
 
+    @property
+    def public_details(self) -> dict[str, Any]:
+        return {k: v for k, v in self.details.items() if k not in self.private_details}
+
     def to_dict(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+        return {"error": {"code": self.code, "message": self.message, "details": self.public_details}}
 
 
 class InvalidRequest(CausalmolError):
@@ -48,14 +54,32 @@ class UnsupportedMediaType(CausalmolError):
     status, code = 415, "unsupported_media_type"
 
 
+class SmartsTooComplex(CausalmolError):
+    """A SMARTS over the size limits: matching cost grows steeply with each disconnected component."""
+
+    status, code = 400, "smarts_too_complex"
+
+
 class BrokerUnavailable(CausalmolError):
     status, code = 503, "broker_unavailable"
+    private_details = ("reason",)
 
 
 class ModelIntegrityError(CausalmolError):
     """An artifact's checksum does not match its manifest: the model is never served."""
 
     status, code = 500, "model_integrity_error"
+
+
+# A job's error when a task fails on something other than a typed error: the exception itself is only logged.
+TASK_FAILED = "task_failed"
+
+
+def job_error(step: str, exc: BaseException) -> dict[str, str]:
+    """The ``{code, message}`` a failed job shows: a typed error's own code and message, else a stable text."""
+    if isinstance(exc, CausalmolError):
+        return {"code": exc.code, "message": f"{step}: {exc.message}"}
+    return {"code": TASK_FAILED, "message": f"{step}: the step failed unexpectedly; the error is in the service log"}
 
 
 # Per-molecule error codes, reported inside a batch result rather than raised.

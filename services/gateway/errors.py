@@ -30,8 +30,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CausalmolError)
     def _causalmol(exc: CausalmolError) -> tuple[Response, int]:
         if exc.status >= 500:
-            logger.error("%s: %s %s", exc.code, exc.message, exc.details)
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+            logger.error("%s: %s %s", exc.code, exc.message, exc.details)  # private details too
+        return error_response(exc.status, exc.code, exc.message, exc.public_details)
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError) -> tuple[Response, int]:

@@ -16,7 +16,9 @@ from shared.errors import (
     ModelNotFound,
     ModelRetired,
     PayloadTooLarge,
+    SmartsTooComplex,
     UnsupportedMediaType,
+    job_error,
 )
 
 # The public contract: renaming a code or changing a status is a breaking API change.
@@ -28,6 +30,7 @@ EXPECTED = [
     (ModelRetired, 410, "model_retired"),
     (PayloadTooLarge, 413, "payload_too_large"),
     (UnsupportedMediaType, 415, "unsupported_media_type"),
+    (SmartsTooComplex, 400, "smarts_too_complex"),
     (BrokerUnavailable, 503, "broker_unavailable"),
     (ModelIntegrityError, 500, "model_integrity_error"),
 ]
@@ -73,3 +76,22 @@ def test_details_default_to_a_fresh_empty_dict():
 
 def test_per_molecule_error_code():
     assert INVALID_SMILES == "invalid_smiles"
+
+
+def test_the_brokers_own_error_stays_out_of_the_answer():
+    exc = BrokerUnavailable("the job store (Redis) is unreachable",
+                            {"reason": "Error 111 connecting to 10.1.2.3:6379. Connection refused.", "job_id": "j"})
+    assert exc.to_dict()["error"]["details"] == {"job_id": "j"}
+    assert exc.details["reason"].startswith("Error 111")  # still there for the log
+
+
+def test_a_failed_job_shows_a_typed_errors_code_and_message():
+    error = job_error("featurize.ingest", InvalidRequest("the SDF has no property 'pic50'", {"missing": ["pic50"]}))
+    assert error == {"code": "validation_error", "message": "featurize.ingest: the SDF has no property 'pic50'"}
+
+
+def test_a_failed_job_never_relays_an_untyped_exceptions_text():
+    error = job_error("predict.train", OSError("[Errno 13] Permission denied: '/srv/secret/models/x.joblib'"))
+    assert error["code"] == "task_failed"
+    assert error["message"].startswith("predict.train: ")
+    assert "secret" not in error["message"] and "Errno" not in error["message"]

@@ -26,7 +26,8 @@ def client():
 
     @app.get("/broker")
     def broker():
-        raise BrokerUnavailable("the message broker is unreachable; nothing was queued")
+        raise BrokerUnavailable("the message broker is unreachable; nothing was queued",
+                                {"reason": "Error 111 connecting to 10.9.8.7:6379. Connection refused."})
 
     @app.get("/integrity")
     def integrity():
@@ -69,6 +70,14 @@ def test_status_comes_from_the_error(client, path, status, code):
     response = client.get(path)
     assert response.status_code == status
     assert body_of(response)["code"] == code
+
+
+def test_a_503_does_not_carry_the_brokers_address_but_logs_it(client, caplog):
+    response = client.get("/broker")
+    assert response.status_code == 503
+    assert body_of(response)["details"] == {}
+    assert "10.9.8.7" not in response.get_data(as_text=True)
+    assert any("10.9.8.7" in r.getMessage() for r in caplog.records)
 
 
 def test_marshmallow_validation_error(client):
