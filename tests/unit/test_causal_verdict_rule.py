@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from services.causal.verdict import FOCUS_THRESHOLD, MIN_CONTRIBUTION, judge, verdict_rules
+from services.causal.verdict import (
+    FOCUS_THRESHOLD,
+    MIN_CONTRIBUTION,
+    RELIANCE_TOLERANCE,
+    judge,
+    reliance,
+    verdict_rules,
+)
 from shared.schemas import CausalValiditySchema
+from shared.verdicts import VERDICTS
 
 PROFILE = {"status": "ready"}
 IN, OUT = ({"max_similarity": s, "in_domain": s >= 0.3, "threshold": 0.3} for s in (0.7, 0.1))
@@ -15,13 +23,17 @@ def mechanism(focus=0.95, probability=0.9):
     return {"id": "M1", "label": "allosteric", "probability": probability, "focus": focus}
 
 
-def item(smarts, contribution, status, effect=0.4):
-    return {"substructure": smarts, "contribution": contribution, "adjusted_effect": effect, "status": status}
+def item(smarts, contribution, kind, effect=0.4):
+    """One relied-on substructure whose reliance is ``kind`` (consistent, contradicted, confounded, untestable)."""
+    status = {"consistent": "causal", "contradicted": "causal", "confounded": "confounded",
+              "untestable": "untestable"}[kind]
+    return {"substructure": smarts, "name": smarts, "contribution": contribution, "adjusted_effect": effect,
+            "status": status, "reliance": kind}
 
 
-SUPPORTED_MAIN = [item("c1ccncc1", 0.6, "supported"), item("C1CCNCC1", 0.2, "confounded")]
-MOSTLY_CONFOUNDED = [item("c1ccncc1", 0.2, "supported"), item("C1CCNCC1", 0.5, "confounded", effect=0.0),
-                     item("C1COCCN1", 0.3, "confounded", effect=0.1)]
+SUPPORTED_MAIN = [item("c1ccncc1", 0.6, "consistent"), item("C1CCNCC1", 0.2, "confounded")]
+MOSTLY_CONFOUNDED = [item("c1ccncc1", 0.2, "consistent"), item("C1CCNCC1", 0.5, "confounded", effect=0.0),
+                     item("C1COCCN1", 0.3, "contradicted", effect=0.1)]
 
 
 def verdict(domain, evidence, mech=None, **kw):
@@ -34,7 +46,7 @@ def verdict(domain, evidence, mech=None, **kw):
 def test_in_domain_focused_and_main_evidence_supported_is_supported():
     result = verdict(IN, SUPPORTED_MAIN)
     assert result["verdict"] == "supported"
-    assert any("c1ccncc1" in r and "supported" in r for r in result["reasons"])
+    assert any("c1ccncc1" in r and "consistent" in r for r in result["reasons"])
     assert result["evidence"] == SUPPORTED_MAIN and result["mechanism"]["label"] == "allosteric"
 
 
@@ -42,14 +54,14 @@ def test_mostly_confounded_reliance_outside_the_domain_is_unsupported():
     result = verdict(OUT, MOSTLY_CONFOUNDED)
     assert result["verdict"] == "unsupported"
     assert result["reasons"][0].startswith("outside the applicability domain")
-    assert any("80% of what the prediction relies on is confounded" in r for r in result["reasons"])
+    assert any("80% of what the prediction relies on disagrees with the causal effects" in r for r in result["reasons"])
 
 
 def test_mostly_confounded_reliance_on_familiar_ground_is_caution_bound_to_its_assays():
     """Inside the domain, nothing against coverage or the trees: the number holds where its analogues were measured."""
     result = verdict(IN, MOSTLY_CONFOUNDED)
     assert result["verdict"] == "caution"
-    assert "80% of what the prediction relies on is confounded" in result["reasons"][0]
+    assert "80% of what the prediction relies on disagrees with the causal effects" in result["reasons"][0]
     assert "not in another" in result["reasons"][1]
 
 
@@ -70,41 +82,43 @@ def test_focus_exactly_at_the_threshold_is_enough():
     assert verdict(IN, SUPPORTED_MAIN, focus=FOCUS_THRESHOLD)["verdict"] == "supported"
 
 
-def test_the_supported_share_decides_not_the_lead_substructure():
-    """60% of the relied-on weight is supported: a confounded lead alone does not sink the prediction."""
-    evidence = [item("c1ccncc1", 0.6, "confounded"), item("C1CCNCC1", 0.5, "supported"),
-                item("CCO", 0.4, "supported")]
+def test_the_consistent_share_decides_not_the_lead_substructure():
+    """60% of the relied-on weight is consistent: a confounded lead alone does not sink the prediction."""
+    evidence = [item("c1ccncc1", 0.6, "confounded"), item("C1CCNCC1", 0.5, "consistent"),
+                item("CCO", 0.4, "consistent")]
     result = verdict(IN, evidence)
     assert result["verdict"] == "supported"
-    assert "60% of what it relies on has a supported effect (more than the 50% needed)" in result["reasons"]
+    assert "60% of what it relies on is consistent with the causal effects (more than the 50% needed)" in result[
+        "reasons"]
 
 
-def test_not_estimable_reliance_is_no_support():
-    """Never seen apart from its assay: 42% supported is short of the majority that supported needs."""
-    evidence = [item("c1ccncc1", 0.6, "not_estimable"), item("C1CCNCC1", 0.5, "supported"),
+def test_untestable_reliance_is_no_support():
+    """42% consistent is short of the majority that supported needs."""
+    evidence = [item("c1ccncc1", 0.6, "untestable"), item("C1CCNCC1", 0.5, "consistent"),
                 item("CCO", 0.1, "confounded")]
     result = verdict(IN, evidence)
     assert result["verdict"] == "caution"
-    assert "42% of what it relies on has a supported effect (not more than the 50% needed)" in result["reasons"]
+    assert "42% of what it relies on is consistent with the causal effects (not more than the 50% needed)" in result[
+        "reasons"]
 
 
-def test_exactly_half_supported_is_caution():
-    evidence = [item("c1ccncc1", 0.5, "supported"), item("C1CCNCC1", 0.5, "not_estimable")]
+def test_exactly_half_consistent_is_caution():
+    evidence = [item("c1ccncc1", 0.5, "consistent"), item("C1CCNCC1", 0.5, "untestable")]
     assert verdict(IN, evidence)["verdict"] == "caution"
 
 
-@pytest.mark.parametrize("statuses", [("not_estimable", "not_estimable"), ("not_estimable", "confounded")])
-def test_without_any_supported_substructure_it_is_caution(statuses):
+@pytest.mark.parametrize("statuses", [("untestable", "untestable"), ("untestable", "confounded")])
+def test_without_any_consistent_substructure_it_is_caution(statuses):
     evidence = [item("c1ccncc1", 0.6, statuses[0]), item("C1CCNCC1", 0.3, statuses[1])]
     assert verdict(IN, evidence)["verdict"] == "caution"
 
 
-def test_half_confounded_is_not_yet_unsupported():
-    evidence = [item("C1CCNCC1", 0.5, "confounded"), item("c1ccncc1", 0.5, "supported")]
+def test_half_against_is_not_yet_unsupported():
+    evidence = [item("C1CCNCC1", 0.5, "confounded"), item("c1ccncc1", 0.5, "consistent")]
     assert verdict(IN, evidence)["verdict"] != "unsupported"
 
 
-@pytest.mark.parametrize("evidence", [[], [item("CCO", MIN_CONTRIBUTION / 2, "supported")]])
+@pytest.mark.parametrize("evidence", [[], [item("CCO", MIN_CONTRIBUTION / 2, "consistent")]])
 def test_no_relied_on_substructure_is_caution(evidence):
     result = verdict(IN, evidence)
     assert result["verdict"] == "caution"
@@ -112,14 +126,14 @@ def test_no_relied_on_substructure_is_caution(evidence):
 
 
 def test_tiny_contributions_do_not_count_towards_confounding():
-    evidence = [item("c1ccncc1", 0.6, "supported"), item("C1CCNCC1", 0.04, "confounded"),
-                item("CCO", 0.03, "confounded")]
+    evidence = [item("c1ccncc1", 0.6, "consistent"), item("C1CCNCC1", 0.04, "confounded"),
+                item("CCO", 0.03, "contradicted")]
     assert verdict(IN, evidence)["verdict"] == "supported"
 
 
 def test_without_attributions_every_substructure_weighs_the_same():
     evidence = [item("C1CCNCC1", None, "confounded"), item("CCO", None, "confounded"),
-                item("c1ccncc1", None, "supported")]
+                item("c1ccncc1", None, "consistent")]
     assert verdict(OUT, evidence)["verdict"] == "unsupported"
     assert any(r.startswith("67% of what the prediction relies on") for r in verdict(IN, evidence)["reasons"])
 
@@ -139,8 +153,26 @@ def test_an_unusable_profile_is_unknown_with_its_reason():
 
 def test_rules_are_published_with_their_numbers():
     rules = verdict_rules()
-    assert rules["focus_threshold"] == FOCUS_THRESHOLD and len(rules["rule"]) == 4
-    assert all(any(v in line for line in rules["rule"]) for v in ("unsupported", "caution", "supported", "unknown"))
+    assert rules["focus_threshold"] == FOCUS_THRESHOLD
+    assert rules["verdicts"] == VERDICTS and set(VERDICTS) == {"unsupported", "caution", "supported", "unknown"}
+    assert set(rules["reliance"]) == {"consistent", "contradicted", "confounded", "untestable"}
+
+
+@pytest.mark.parametrize(("contribution", "status", "value", "ci", "expected"), [
+    (0.9, "causal", 1.0, [0.8, 1.2], "consistent"),
+    (0.8 - RELIANCE_TOLERANCE, "causal", 1.0, [0.8, 1.2], "consistent"),  # the tolerance is inclusive
+    (0.3, "causal", 1.0, [0.8, 1.2], "contradicted"),  # leans far less than the substructure does
+    (-0.1, "causal", 0.4, [0.1, 0.7], "contradicted"),  # inside the widened interval, but the wrong sign
+    (0.1, "null", 0.0, [-0.1, 0.1], "consistent"),
+    (0.5, "null", 0.0, [-0.1, 0.1], "contradicted"),  # leans +0.5 on something with no effect
+    (1.5, "confounded", 0.2, [-0.1, 0.5], "confounded"),  # follows the pooled association, not the effect
+    (0.3, "confounded", 0.2, [-0.1, 0.5], "consistent"),
+    (0.5, "inconclusive", 0.3, [-0.5, 1.1], "untestable"),
+    (0.5, "untestable", None, None, "untestable"),
+    (None, "causal", 1.0, [0.8, 1.2], "untestable"),
+])
+def test_reliance_compares_the_contribution_with_the_effect(contribution, status, value, ci, expected):
+    assert reliance(contribution, status, value, ci) == expected
 
 
 # --- coverage: supported also needs the nearest analogue at or above the profile's well_covered_similarity ---
@@ -175,7 +207,7 @@ def test_mostly_confounded_and_below_the_well_covered_similarity_is_unsupported_
     result = covered_verdict(0.42, MOSTLY_CONFOUNDED)
     assert result["verdict"] == "unsupported"
     assert "nearest training analogue (Tanimoto 0.42)" in result["reasons"][0]
-    assert "80% of what the prediction relies on is confounded" in result["reasons"][1]
+    assert "80% of what the prediction relies on disagrees with the causal effects" in result["reasons"][1]
     assert covered_verdict(0.6, MOSTLY_CONFOUNDED)["verdict"] == "caution"
 
 
@@ -200,4 +232,4 @@ def test_a_profile_without_the_level_skips_the_condition():
 
 
 def test_the_rule_in_words_mentions_coverage():
-    assert any("well_covered_similarity" in line and line.startswith("supported") for line in verdict_rules()["rule"])
+    assert "well covered" in verdict_rules()["verdicts"]["supported"]
