@@ -22,12 +22,13 @@ def attach_profile(models: ModelStore, datasets_dir: Path, manifest: dict[str, A
         return existing.get("status", "ready")
     dataset_id = manifest["dataset"]["id"]
     meta = read_meta(datasets_dir, dataset_id)
+    asked = (manifest.get("provenance") or {}).get("causal") or {}
     try:
         profile = build_profile(
             read_rows(datasets_dir, dataset_id), meta.get("context_columns") or [],
             MECHANISM_COLUMN if meta.get("mechanism_column") else None,
             {"featurizer": manifest["featurizer"], "estimator": manifest["estimator"], "seed": manifest["seed"]},
-            manifest["seed"],
+            manifest["seed"], extra_smarts=asked.get("treatments") or [], confounder_columns=asked.get("confounders"),
         )
     except Exception as exc:  # the profile annotates the model; it is never a reason to lose the model
         logger.exception("causal profile of %s@%s failed", name, version)

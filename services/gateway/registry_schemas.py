@@ -27,6 +27,15 @@ class TrainingRequestSchema(Schema):
     estimator = fields.Nested(ComponentSpecSchema, load_default=lambda: {"name": "random_forest", "params": {}})
     split = fields.String(load_default="scaffold", validate=validate.OneOf(SPLITS))
     seed = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1))
+    treatments = fields.List(
+        fields.String(validate=validate.Length(min=1, max=200)), load_default=list, validate=validate.Length(max=50),
+        metadata={"description": "SMARTS a chemist wants profiled, alongside the mined substructures"},
+    )
+    confounders = fields.List(
+        fields.String(validate=validate.Length(min=1, max=200)), load_default=None, allow_none=True,
+        metadata={"description": "Columns the profile adjusts for (default: every context column); 'mechanism' may "
+                                 "be declared one"},
+    )
     wait = WAIT
 
 

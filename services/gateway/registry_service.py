@@ -70,8 +70,14 @@ def submit_training(request: dict[str, Any], settings: Settings, store: JobStore
     estimator = catalog.resolve_spec("estimator", catalog.ESTIMATORS, request["estimator"])
     if request["split"] == "context" and not meta.get("context_columns"):
         raise InvalidRequest("split 'context' needs a dataset with context columns", {"dataset_id": meta["dataset_id"]})
+    columns = list(meta.get("context_columns", [])) + ([MECHANISM_COLUMN] if meta.get("mechanism_column") else [])
+    unknown = [c for c in request.get("confounders") or [] if c not in columns]
+    if unknown:
+        raise InvalidRequest(f"the dataset has no column {unknown}", {"unknown": unknown, "available_columns": columns})
     message = {"name": request["name"], "dataset_id": meta["dataset_id"], "featurizer": featurizer,
-               "estimator": estimator, "split": request["split"], "seed": request["seed"]}
+               "estimator": estimator, "split": request["split"], "seed": request["seed"],
+               "causal": {"treatments": list(dict.fromkeys(request.get("treatments") or [])),
+                          "confounders": request.get("confounders")}}
     return start_job(store, "training", [message], (FEATURIZE_DATASET_TASK, TRAIN_TASK, PROFILE_TASK),
                      model={"name": request["name"], "version": None})
 

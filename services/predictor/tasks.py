@@ -24,6 +24,7 @@ def train(message: dict[str, Any]) -> dict[str, Any]:
     manifest = store.version_made_by(message["name"], message["job_id"]) or fit_from_features(
         store, message["name"], message["dataset_id"], settings.datasets_dir, message["features_key"],
         message["featurizer"], message["estimator"], message["split"], message["seed"],
-        provenance={"job_id": message["job_id"]},
+        # What the causal profile is asked to do travels with the version: the profile step reads it back.
+        provenance={"job_id": message["job_id"], **({"causal": message["causal"]} if message.get("causal") else {})},
     )
     return {**message, "version": manifest["version"]}

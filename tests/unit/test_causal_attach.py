@@ -23,24 +23,38 @@ def models(tmp_path, monkeypatch):
 def test_builds_once_with_the_versions_spec(models, monkeypatch, tmp_path):
     calls = []
 
-    def fake_build(rows, context, mechanism, model, seed):
-        calls.append((rows, context, mechanism, model, seed))
+    def fake_build(rows, context, mechanism, model, seed, extra_smarts, confounder_columns):
+        calls.append((rows, context, mechanism, model, seed, extra_smarts, confounder_columns))
         return {"status": "ready", "effects": []}
 
     monkeypatch.setattr(attach, "build_profile", fake_build)
     assert attach.attach_profile(models, tmp_path, MANIFEST) == "ready"
     assert attach.attach_profile(models, tmp_path, MANIFEST) == "ready"  # a redelivered task builds nothing
     assert calls == [([{"id": "1"}], ["assay"], "mechanism",
-                      {"featurizer": {"name": "morgan_counts"}, "estimator": {"name": "knn"}, "seed": 3}, 3)]
+                      {"featurizer": {"name": "morgan_counts"}, "estimator": {"name": "knn"}, "seed": 3}, 3, [], None)]
     assert models.read_sidecar("m", 1, CAUSAL_PROFILE_FILE)["status"] == "ready"
 
 
+def test_the_training_requests_treatments_and_confounders_reach_the_profile(models, monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_build(*_, extra_smarts, confounder_columns):
+        seen.update(extra_smarts=extra_smarts, confounders=confounder_columns)
+        return {"status": "ready"}
+
+    monkeypatch.setattr(attach, "build_profile", fake_build)
+    asked = {"treatments": ["S(=O)(=O)N"], "confounders": ["assay", "mechanism"]}
+    assert attach.attach_profile(models, tmp_path, {**MANIFEST, "provenance": {"job_id": "j", "causal": asked}}) == (
+        "ready")
+    assert seen == {"extra_smarts": ["S(=O)(=O)N"], "confounders": ["assay", "mechanism"]}
+
+
 def test_a_failure_is_recorded_and_retried_next_time(models, monkeypatch, tmp_path):
-    def broken(*_):
+    def broken(*_, **__):
         raise ValueError("no overlap anywhere")
 
     monkeypatch.setattr(attach, "build_profile", broken)
     assert attach.attach_profile(models, tmp_path, MANIFEST) == "failed"
     assert "no overlap anywhere" in models.read_sidecar("m", 1, CAUSAL_PROFILE_FILE)["error"]
-    monkeypatch.setattr(attach, "build_profile", lambda *_: {"status": "ready"})
+    monkeypatch.setattr(attach, "build_profile", lambda *_, **__: {"status": "ready"})
     assert attach.attach_profile(models, tmp_path, MANIFEST) == "ready"
