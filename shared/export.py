@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -19,6 +20,15 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 _TEXT_COLUMNS = ("id", "input_smiles", "reasons", "mechanism_label", "error_message")  # caller- or prose-derived
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+# A JSON body may carry "\ud800": a lone surrogate, which no UTF-8 file (nor RDKit) can hold.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def safe_text(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD, so that it can be written as UTF-8."""
+    return LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _bounds(interval: list[float] | None) -> tuple[float | None, float | None]:
@@ -68,7 +78,7 @@ def flat_result(result: dict[str, Any]) -> dict[str, Any]:
 def _cell(column: str, value: Any) -> str:
     if value is None:
         return ""
-    text = str(value).lower() if isinstance(value, bool) else str(value)
+    text = safe_text(str(value).lower() if isinstance(value, bool) else str(value))
     # Spreadsheets run a cell starting with = + - @ as a formula: quote caller-supplied text (CSV injection).
     if column in _TEXT_COLUMNS and text.startswith(_FORMULA_STARTS):
         return "'" + text

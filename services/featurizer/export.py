@@ -13,7 +13,7 @@ from typing import Any
 from rdkit import Chem
 from rdkit.Chem import rdDepictor
 
-from shared.export import CSV_COLUMNS, flat_result
+from shared.export import CSV_COLUMNS, flat_result, safe_text
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def _molecule(canonical_smiles: str | None) -> Chem.Mol:
 
 
 def _prop(value: Any) -> str:
-    text = str(value).lower() if isinstance(value, bool) else str(value)
+    text = safe_text(str(value).lower() if isinstance(value, bool) else str(value))  # RDKit takes UTF-8 only
     text = " ".join(text.splitlines())  # a line break inside a value would end the SD data item early
     return " " + text if text.startswith("$$$$") else text  # and "$$$$" at a line start would end the record
 

@@ -28,6 +28,7 @@ from services.featurizer.morgan import ad_bits
 from shared.applicability import pack_fingerprints
 from shared.datasets import dataset_dir, read_rows
 from shared.errors import INVALID_SMILES, INVALID_STRUCTURE, InvalidRequest
+from shared.export import LONE_SURROGATE
 
 logger = logging.getLogger(__name__)
 RDLogger.DisableLog("rdApp.*")  # parse failures are reported per molecule, not as log noise
@@ -58,13 +59,18 @@ def standardize_mol(mol: Chem.Mol | None, steps: tuple[str, ...] = STANDARDIZATI
     return mol
 
 
+def _readable(text: str) -> bool:
+    """RDKit takes UTF-8 only: a lone surrogate (which JSON can carry) would raise instead of returning None."""
+    return bool(text) and not LONE_SURROGATE.search(text)
+
+
 def standardize_smiles(smiles: str, steps: tuple[str, ...] = STANDARDIZATION) -> Chem.Mol | None:
     """The standardized parent of a SMILES. None if unparsable."""
-    return standardize_mol(Chem.MolFromSmiles(smiles) if smiles else None, steps)
+    return standardize_mol(Chem.MolFromSmiles(smiles) if _readable(smiles) else None, steps)
 
 
 def parse_molblock(molblock: str) -> Chem.Mol | None:
-    mol = Chem.MolFromMolBlock(molblock) if molblock else None
+    mol = Chem.MolFromMolBlock(molblock) if _readable(molblock) else None
     return mol if mol is not None and mol.GetNumAtoms() > 0 else None
 
 

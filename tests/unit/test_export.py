@@ -119,3 +119,21 @@ def test_sdf_survives_hostile_ids():
     assert len(records) == 2
     assert records[0].GetProp("id").strip() == "$$$$"  # kept, but never at a line start where it ends a record
     assert records[1].GetProp("id") == "a b"
+
+
+# A JSON body can carry "\ud800"; jobs stored before the gateway refused such ids, and SMILES it still accepts
+# (each a per-molecule invalid_smiles), reach the exports with it.
+SURROGATE = {**BAD, "id": "lone\ud800id", "input_smiles": "C\udfff"}
+
+
+def test_csv_of_a_lone_surrogate_is_still_utf8():
+    text = results_to_csv([OK, SURROGATE])
+    text.encode("utf-8")  # the response body: used to raise UnicodeEncodeError (a 500)
+    rows = read_csv(text)
+    assert (rows[1]["id"], rows[1]["input_smiles"]) == ("lone\ufffdid", "C\ufffd")
+
+
+def test_sdf_of_a_lone_surrogate_keeps_every_record():
+    records = read_sdf(results_to_sdf([SURROGATE, OK]))  # used to raise in RDKit: the export never appeared
+    assert [r.GetProp("id") for r in records] == ["lone\ufffdid", "capivasertib"]
+    assert records[0].GetProp("input_smiles") == "C\ufffd"

@@ -54,7 +54,7 @@ def test_features_are_computed_on_the_standardized_parent():
     assert salt["ad_bits"] == acid["ad_bits"]
 
 
-@pytest.mark.parametrize("smiles", ["C1CC", "", "CC(C)(C)(C)(C)C"])
+@pytest.mark.parametrize("smiles", ["C1CC", "", "CC(C)(C)(C)(C)C", "\ud800", "CC\udfffO"])
 def test_invalid_smiles_give_an_error_and_no_features(smiles):
     result = featurize_molecule({"id": "bad", "smiles": smiles}, make_featurizer(COUNTS))
     assert result["error"]["code"] == INVALID_SMILES == "invalid_smiles"
@@ -78,6 +78,16 @@ def test_featurize_chunk_keeps_the_message_and_the_order():
     assert [m["error"] is None for m in out["molecules"]] == [False, True, True]
     assert out["molecules"][1]["features"] == CCO_FEATURES
     assert message == original  # the input message is not mutated
+
+
+def test_a_lone_surrogate_fails_only_its_own_molecule():
+    # JSON can carry "\ud800"; RDKit raises on it instead of answering None, which used to fail the whole chunk
+    message = {"job_id": "j", "chunk": 0, "model": {"name": "m", "version": 1, "featurizer": COUNTS},
+               "molecules": [{"id": "a", "smiles": "CCO"}, {"id": "b", "smiles": "C\ud800"},
+                             {"id": "c", "molblock": "\ud800\n  RDKit\n\nM  END\n"}]}
+    out = featurize_chunk(message)["molecules"]
+    assert [m["error"] and m["error"]["code"] for m in out] == [None, "invalid_smiles", "invalid_structure"]
+    assert out[0]["features"] == CCO_FEATURES
 
 
 def test_featurize_chunk_uses_the_model_featurizer():
