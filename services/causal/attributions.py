@@ -115,9 +115,12 @@ def atom_attributions(phi: np.ndarray, x: np.ndarray, centres: dict[int, list[in
                       n_morgan: int) -> np.ndarray:
     """Per atom: each present Morgan feature's attribution split evenly over its centre atoms."""
     per_atom = np.zeros(n_atoms, dtype=np.float64)
-    for bit, atoms in centres.items():
-        if bit < n_morgan and x[bit] > 0:  # a bit the vector lacks is "absent": remainder
-            np.add.at(per_atom, atoms, phi[bit] / len(atoms))
+    # a bit the vector lacks is "absent": its attribution stays in the remainder
+    pairs = [(bit, atom, len(atoms)) for bit, atoms in centres.items() if bit < n_morgan and x[bit] > 0
+             for atom in atoms]
+    if pairs:
+        bits, atoms, counts = np.array(pairs).T
+        np.add.at(per_atom, atoms, phi[bits] / counts)  # add.at: one atom can be the centre of two radii in a bit
     return per_atom
 
 
