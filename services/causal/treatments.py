@@ -10,7 +10,9 @@ A mined treatment is kept when it is present in at least ``min_support`` of the 
 molecules, and in at most ``max_support``. Candidates are ranked by their smaller arm, min(with, without): that is
 what limits an effect estimate, and it ranks a unit found in nearly every molecule below a real chemotype. A
 candidate is skipped when its presence pattern is near-identical (Jaccard >= ``max_overlap``) to a treatment
-already kept or asked for (user treatments first); at most ``max_treatments`` are mined.
+already kept or asked for (user treatments first), or when its SMARTS is, as text, one the user asked for (the
+user's ``C1COCCN1`` and the mined morpholine unit would otherwise be two treatments under one SMARTS); at most
+``max_treatments`` are mined.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ def mine_treatments(
     low, high = max(rules.min_rows, rules.min_support * n), rules.max_support * n
     # (kind, smarts, name, key, presence); user SMARTS are compiled first, so an unreadable one is a 400 at once
     kept = [("user", s, s, s, presence(mols, s)) for s in dict.fromkeys(extra_smarts)]
+    asked = {c[1] for c in kept}
     types, matrix = unit_presence(mols)
     support = matrix.sum(axis=0)
     candidates = [j for j in range(len(types)) if low <= support[j] <= high]
@@ -94,6 +97,8 @@ def mine_treatments(
     for j in candidates:
         if n_mined == rules.max_treatments:
             break
+        if types[j].smarts in asked:
+            continue  # one SMARTS text, one treatment: callers (effects, evidence) look treatments up by it
         if all(_jaccard(matrix[:, j], other[4]) < rules.max_overlap for other in kept):
             t = types[j]
             kept.append((t.kind, t.smarts, t.name, t.key, matrix[:, j]))

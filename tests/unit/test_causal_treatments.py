@@ -140,3 +140,10 @@ def test_invalid_user_smarts_is_refused(mined):
 def test_empty_input():
     treatments, matrix = mine_treatments([])
     assert treatments == [] and matrix.shape == (0, 0)
+
+
+def test_a_user_smarts_equal_to_a_unit_key_is_one_treatment(mined):
+    mols, treatments, _ = mined
+    piperidine = next(t for t in treatments if t.name == "piperidine")
+    again, _ = mine_treatments(mols, [piperidine.smarts])
+    assert [t.kind for t in again if t.smarts == piperidine.smarts] == ["user"]
