@@ -3,8 +3,10 @@
 Rule. For a tree model (scikit-learn ``RandomForestRegressor``, ``ExtraTreesRegressor``,
 ``HistGradientBoostingRegressor``) each feature's attribution comes from ``shap.TreeExplainer(model).shap_values(X,
 approximate=True)``: Saabas path attributions (per tree, the change of the node mean along the molecule's path,
-credited to the feature split on), not exact TreeSHAP, which costs ~2 s per molecule on the served 100-tree forest.
-They are exactly additive: baseline (the explainer's expected value) + sum of attributions = the prediction.
+credited to the feature split on), not exact TreeSHAP: on the served AKT1 forest (100 trees, 61-178 deep) exact
+TreeSHAP takes ~2 s per molecule and, in shap 0.51.0, returns values of order 1e28 (cancellation in deep trees,
+shap/shap#4042). Saabas attributions are exactly additive: baseline (the explainer's expected value) + sum of
+attributions = the prediction (measured 1.6e-14), and cost ~0.1 ms per molecule.
 
 Grouping. Features are Morgan environments (``morgan_counts``, ``morgan_bits``, and the Morgan block of
 ``morgan_counts+rdkit2d``). A feature the molecule has is split evenly over its occurrences (the centre atom of
