@@ -16,7 +16,9 @@ from services.causal import uncertainty
 from services.featurizer.logic import featurize_molecule, make_featurizer
 from services.predictor import spread
 from services.predictor.conformal import (
+    BETA_MULTIPLES,
     METHOD,
+    MIN_BETA,
     SIMILARITY_EDGES,
     calibrate,
     choose_beta,
@@ -93,7 +95,7 @@ def test_synthetic_intervals_are_wider_where_the_noise_is_larger(heteroscedastic
 def test_card_section_holds_what_serving_needs(heteroscedastic):
     card = heteroscedastic["card"]
     assert set(card["quantiles"]) == {"80", "90"} and 0 < card["quantiles"]["80"] < card["quantiles"]["90"]
-    assert card["beta"] == choose_beta(heteroscedastic["oof_sigma"]) > 0
+    assert card["beta"] == choose_beta(heteroscedastic["oof_residuals"], heteroscedastic["oof_sigma"]) > 0
     assert card["calibration_n"] == len(heteroscedastic["oof_sigma"])
     assert card["half_width"] == pytest.approx(
         np.median(half_widths(heteroscedastic["oof_sigma"], card["beta"], card["quantiles"]["90"])), abs=1e-4)
@@ -111,7 +113,7 @@ def test_serving_formula_equals_crepes_predict_int():
     rng = np.random.default_rng(1)
     sigma = rng.gamma(2.0, 0.3, 400)
     residuals = rng.normal(0.0, 1.0, 400) * sigma
-    beta = choose_beta(sigma)
+    beta = choose_beta(residuals, sigma)
     quantiles = calibrate(residuals, sigma, beta)
     regressor = ConformalRegressor().fit(residuals, sigmas=sigma + beta)
     y_hat, new_sigma = rng.normal(6.0, 1.0, 50), rng.gamma(2.0, 0.3, 50)
@@ -126,9 +128,21 @@ def test_too_few_calibration_rows_cap_the_quantile_at_the_largest_score():
     assert calibrate(residuals, sigma, 0.0)["90"] == pytest.approx(0.4)
 
 
-def test_beta_is_a_tenth_of_the_median_sigma_and_never_zero():
-    assert choose_beta(np.array([0.2, 0.4, 0.9])) == pytest.approx(0.04)
-    assert choose_beta(np.zeros(5)) > 0 and choose_beta(np.array([])) > 0
+def test_beta_is_small_where_sigma_tells_the_error_and_large_where_it_does_not():
+    """SYNTHETIC: errors proportional to sigma keep beta at or below the median sigma; errors unrelated to sigma push
+    beta to the largest multiple, so the intervals become (almost) one constant width."""
+    rng = np.random.default_rng(4)
+    sigma = rng.gamma(2.0, 0.3, 2000)
+    median = float(np.median(sigma))
+    informative = choose_beta(rng.normal(0.0, 1.0, 2000) * sigma, sigma)
+    uninformative = choose_beta(rng.normal(0.0, 0.5, 2000), sigma)
+    assert BETA_MULTIPLES[0] * median <= informative <= median
+    assert uninformative == pytest.approx(BETA_MULTIPLES[-1] * median, rel=1e-3)
+
+
+def test_beta_is_never_zero():
+    assert choose_beta(np.array([0.1, -0.2, 0.3]), np.zeros(3)) == MIN_BETA
+    assert choose_beta(np.array([]), np.array([])) == MIN_BETA
 
 
 def test_coverage_per_similarity_bin_counts_each_row_once():

@@ -116,7 +116,7 @@ def test_interval_quantiles_are_crepes_on_the_out_of_fold_residuals_and_fold_sig
     sigma = np.array([float(r["sigma"]) for r in cv_rows])
     assert interval["calibration_n"] == len(cv_rows) == card[0]["metrics"]["n_train"]
     assert (interval["method"], interval["coverage"], interval["levels"]) == ("normalized_conformal", 0.9, [0.8, 0.9])
-    assert interval["sigma"]["kind"] == "tree_spread" and interval["beta"] == choose_beta(sigma) > 0
+    assert interval["sigma"]["kind"] == "tree_spread" and interval["beta"] == choose_beta(residuals, sigma) > 0
     # the file rounds predictions to 4 decimals: the quantiles agree to about that
     expected = calibrate(residuals, sigma, interval["beta"])
     assert interval["quantiles"] == pytest.approx(expected, abs=2e-3)
