@@ -5,6 +5,8 @@ steps: ``featurize_dataset`` on the featurizer queue writes a features file, ``f
 predictor queue evaluates and fits. ``train_model`` is the older, single-split path over an in-memory set.
 
 The served estimator is always refit on all rows; everything measured before that refit is in the card.
+Intervals: ``fit_from_features`` calibrates per-molecule normalised conformal intervals (``conformal.py``);
+``train_model`` keeps the older single constant split-conformal width.
 """
 
 from __future__ import annotations
