@@ -11,6 +11,7 @@ MIN_GROUP_ROWS, MIN_OVERLAP_ROWS = 20, 10
 FOCUS_THRESHOLD = 0.8
 MIN_CONTRIBUTION = 0.05
 RELIANCE_TOLERANCE = NULL_BAND
+MAX_TESTABLE_HALF_WIDTH = 1.0  # log units: an effect known less precisely than +/-1 cannot disagree with a reliance
 MIN_CONSISTENT_SHARE = 0.5  # supported: more than this share of the relied-on weight is consistent
 MAX_AGAINST_SHARE = 0.5  # unsupported: more than this share is contradicted or confounded (and no footing)
 
@@ -31,11 +32,13 @@ EFFECT_STATUSES: dict[str, str] = {
 # How the model's reliance on one substructure (its additive contribution) compares with the causal effect.
 RELIANCE: dict[str, str] = {
     "consistent": f"the contribution lies within the substructure's adjusted 95% interval, give or take "
-                  f"{RELIANCE_TOLERANCE} log units, and has the effect's sign when the effect is causal",
+                  f"{RELIANCE_TOLERANCE} log units (with the effect's sign when the effect is causal): the adjusted "
+                  "evidence does not contradict how the model leans on it",
     "confounded": "outside that interval, and the substructure's apparent effect is confounded by the context: the "
                   "model leans on the pooled association the assays made",
-    "contradicted": "outside that interval, for a substructure whose effect is causal or null",
-    "untestable": "the substructure's effect is untestable or inconclusive, or it is too rare to be profiled",
+    "contradicted": "outside that interval, for a substructure whose effect is causal, null or inconclusive",
+    "untestable": f"the substructure's effect is untestable, or known less precisely than +/-"
+                  f"{MAX_TESTABLE_HALF_WIDTH} log units, or the substructure is too rare to be profiled",
 }
 
 # The verdict of one prediction, first that applies. Shares are of the relied-on weight: the sum of |contribution|

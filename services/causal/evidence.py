@@ -1,33 +1,35 @@
-"""Per-prediction causal evidence from a profile: the molecule's mechanism, and the substructures it relies on.
+"""Per-prediction causal evidence from a profile: the molecule's mechanism, and how its reliance meets the effects.
 
-Contribution of a substructure to a prediction (ablation, the model's own attribution): the molecule's feature
-vector is recomputed with every Morgan environment *centred* on an atom the substructure's SMARTS matches
-removed (a count drops by those environments; a bit is cleared when no other environment sets it), and the
-contribution is the prediction of the full vector minus that of the ablated one. Every ablation of a chunk goes
-to the estimator in one ``predict`` call. Featurizers other than the Morgan ones give no contribution (null).
+The prediction minus the model's baseline is split additively over the molecule's substructure units (ring
+systems, functional groups, linkers: ``attributions.attribute``); every unit is one evidence item, with its atoms
+and a chemist's name. A unit that is a profiled treatment carries that treatment's causal effect: the effect inside
+the molecule's mechanism when the effect differs between mechanisms (and the mechanism has its own estimate),
+otherwise the overall one. ``verdict.reliance`` then says whether the model's contribution is consistent with it.
+A user SMARTS the molecule matches is one more item, ``additive: false`` (it may overlap the units). Estimators
+without trees and featurizers without atoms give no contribution (null): the units are still listed.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from rdkit import Chem
-from rdkit.Chem import rdFingerprintGenerator
 from sklearn.base import RegressorMixin
 
 from services.causal import uncertainty
+from services.causal.attributions import MoleculeAttribution, attribute, smarts_attribution
 from services.causal.mechanisms import Assigner
+from services.causal.substructures import partition
 from services.causal.treatments import compile_smarts
-from services.predictor.training import dense_matrix
+from services.causal.verdict import reliance
+from shared.schemas import NOT_PROFILED
 
 logger = logging.getLogger(__name__)
 
-MAX_EVIDENCE = 8
-ABLATABLE = {"morgan_counts": False, "morgan_bits": True}  # featurizer -> values are bits (else counts)
+PROFILE_VERSION = 2  # profiles of the first engine (pooled assays, outcome-made mechanisms) are not served
 
 
 class ProfileUnusable(Exception):
@@ -36,11 +38,13 @@ class ProfileUnusable(Exception):
 
 @dataclass
 class ServingProfile:
-    treatments: list[dict[str, Any]]  # smarts, pattern, adjusted_effect, status
+    by_key: dict[str, dict[str, Any]]  # mined unit key -> its effect (status, value, ci, per-mechanism values)
+    users: list[dict[str, Any]]  # user SMARTS treatments, with their compiled pattern
     mechanisms: list[dict[str, Any]]  # id, label, focus
     assigner: Assigner
-    well_covered_similarity: float | None = None  # None: a profile built before the level existed
-    confident_spread: float | None = None  # None: not a tree ensemble, or a profile built before the level existed
+    well_covered_similarity: float | None = None
+    confident_spread: float | None = None
+    treatments: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {"treatments": len(self.treatments), "mechanisms": [m["id"] for m in self.mechanisms],
@@ -57,54 +61,43 @@ class CausalContext:
     n_features: int
 
 
+def _effect(treatment: dict[str, Any], effect: dict[str, Any]) -> dict[str, Any]:
+    modification = effect.get("per_mechanism") or {}
+    per_mechanism = {g["mechanism"]: (g["value"], g["ci"]) for g in modification.get("groups", [])
+                     if g.get("value") is not None}
+    return {"id": treatment["id"], "kind": treatment["kind"], "key": treatment.get("key") or treatment["smarts"],
+            "name": treatment.get("name") or treatment["smarts"], "smarts": treatment["smarts"],
+            "status": effect["status"], "value": effect["adjusted_effect"]["value"],
+            "ci": effect["adjusted_effect"]["ci"], "heterogeneous": bool(modification.get("heterogeneous")),
+            "per_mechanism": per_mechanism}
+
+
 def compile_profile(profile: dict[str, Any]) -> ServingProfile:
     if profile.get("status", "ready") != "ready":
         raise ProfileUnusable(f"the causal profile is {profile.get('status')}: {profile.get('error', 'no detail')}")
+    if profile.get("version") != PROFILE_VERSION:
+        raise ProfileUnusable(f"the causal profile was built by an earlier engine (version {profile.get('version')}); "
+                              "train a new version to profile it")
     effects = {e["treatment"]: e for e in profile["effects"]}
-    treatments = [
-        {"smarts": t["smarts"], "pattern": compile_smarts(t["smarts"]),
-         "adjusted_effect": effects[t["id"]]["adjusted_effect"]["value"], "status": effects[t["id"]]["status"]}
-        for t in profile["treatments"]
-    ]
+    treatments = [_effect(t, effects[t["id"]]) for t in profile["treatments"]]
+    users = [t | {"pattern": compile_smarts(t["smarts"])} for t in treatments if t["kind"] == "user"]
     items = profile["mechanisms"]["items"]
     mechanisms = [{"id": m["id"], "label": m["label"], "focus": m.get("focus")} for m in items]
     level = (profile.get("coverage") or {}).get("well_covered_similarity")
     spread = (profile.get("uncertainty") or {}).get("confident_spread")
-    return ServingProfile(treatments, mechanisms, Assigner(profile["mechanisms"]["assigner"]),
-                          None if level is None else float(level), None if spread is None else float(spread))
+    return ServingProfile({t["key"]: t for t in treatments if t["kind"] != "user"}, users, mechanisms,
+                          Assigner(profile["mechanisms"]["assigner"]), None if level is None else float(level),
+                          None if spread is None else float(spread), treatments)
 
 
-def spreads(molecules: list[dict[str, Any]], ctx: CausalContext) -> list[float | None]:
+def spreads(x: np.ndarray | None, ctx: CausalContext, n: int) -> list[float | None]:
     """Each molecule's tree spread (``uncertainty.tree_spread``) under the served estimator; None each when the
-    profile has no ``confident_spread``, the estimator is not a tree ensemble, or a molecule lacks features."""
-    none: list[float | None] = [None] * len(molecules)
-    if not molecules or ctx.profile.confident_spread is None or not uncertainty.has_trees(ctx.estimator):
+    profile has no ``confident_spread``, the estimator is not a tree ensemble, or there are no features."""
+    none: list[float | None] = [None] * n
+    if x is None or ctx.profile.confident_spread is None or not uncertainty.has_trees(ctx.estimator):
         return none
-    if any(m.get("features") is None for m in molecules):
-        return none
-    spread = uncertainty.tree_spread(ctx.estimator, dense_matrix([m["features"] for m in molecules], ctx.n_features))
+    spread = uncertainty.tree_spread(ctx.estimator, x)
     return none if spread is None else [round(float(s), 4) for s in spread]
-
-
-@lru_cache(maxsize=8)
-def _generator(radius: int, n_bits: int) -> rdFingerprintGenerator.FingerprintGenerator64:
-    return rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
-
-
-def environment_centres(mol: Chem.Mol, radius: int, n_bits: int) -> dict[int, list[int]]:
-    """Feature bit -> the centre atom of each environment counted in it (as the count featurizer counts)."""
-    output = rdFingerprintGenerator.AdditionalOutput()
-    output.AllocateBitInfoMap()
-    _generator(radius, n_bits).GetCountFingerprint(mol, additionalOutput=output)
-    return {bit: [atom for atom, _ in envs] for bit, envs in output.GetBitInfoMap().items()}
-
-
-def _vector(centres: dict[int, list[int]], removed: set[int], n_features: int, as_bits: bool) -> np.ndarray:
-    row = np.zeros(n_features, dtype=np.float32)
-    for bit, atoms in centres.items():
-        left = sum(a not in removed for a in atoms)
-        row[bit] = min(left, 1) if as_bits else left
-    return row
 
 
 def _mechanism(profile: ServingProfile, probabilities: np.ndarray) -> dict[str, Any]:
@@ -114,41 +107,50 @@ def _mechanism(profile: ServingProfile, probabilities: np.ndarray) -> dict[str, 
             "focus": item["focus"]}
 
 
-def gather(molecules: list[dict[str, Any]], ctx: CausalContext) -> list[tuple[dict | None, list[dict]]]:
-    """(mechanism, evidence) for each molecule, in order; the molecules are parsed ones (``error`` is None)."""
+def _item(unit: dict[str, Any], contribution: float | None, treatment: dict[str, Any] | None, mechanism: str,
+          additive: bool = True) -> dict[str, Any]:
+    status, value, ci, scope = NOT_PROFILED, None, None, "all"
+    if treatment is not None:
+        status, value, ci = treatment["status"], treatment["value"], treatment["ci"]
+        if treatment["heterogeneous"] and mechanism in treatment["per_mechanism"]:
+            (value, ci), scope = treatment["per_mechanism"][mechanism], mechanism
+    return {"substructure": unit["smarts"], "name": unit["name"], "kind": unit["kind"], "atoms": unit["atoms"],
+            "contribution": None if contribution is None else round(contribution, 4), "additive": additive,
+            "adjusted_effect": value, "effect_ci": ci, "effect_scope": scope, "status": status,
+            "reliance": reliance(contribution, status, value, ci)}
+
+
+def _evidence(mol: Chem.Mol, attribution: MoleculeAttribution | None, profile: ServingProfile,
+              mechanism: str) -> list[dict[str, Any]]:
+    units = attribution.units if attribution is not None else tuple(u.to_dict() for u in partition(mol))
+    items = [_item(u, u.get("attribution"), profile.by_key.get(u["key"]), mechanism) for u in units]
+    for user in profile.users:
+        if mol.HasSubstructMatch(user["pattern"]):
+            matched = sorted({a for m in mol.GetSubstructMatches(user["pattern"], maxMatches=100) for a in m})
+            contribution = None if attribution is None else smarts_attribution(mol, attribution, user["smarts"])
+            unit = {"smarts": user["smarts"], "name": user["name"], "kind": "user", "atoms": matched}
+            items.append(_item(unit, contribution, user, mechanism, additive=False))
+    return sorted(items, key=lambda e: -abs(e["contribution"] or 0.0))
+
+
+def gather(
+    molecules: list[dict[str, Any]], ctx: CausalContext, x: np.ndarray | None
+) -> list[tuple[dict | None, list[dict], dict | None]]:
+    """(mechanism, evidence, attribution summary) per parsed molecule, in order; ``x`` is their feature matrix
+    (None: no attributions)."""
     if not molecules:
         return []
     profile = ctx.profile
     probabilities = profile.assigner.probabilities([m["ad_bits"] for m in molecules])
-    params = ctx.featurizer.get("params", {})
-    as_bits = ABLATABLE.get(ctx.featurizer.get("name"))
-    ablate = ctx.estimator is not None and as_bits is not None
-    rows: list[np.ndarray] = []
-    plans: list[tuple[int, list[tuple[dict, int | None]]]] = []  # (full row, [(treatment, ablated row)])
-    for molecule in molecules:
-        mol = Chem.MolFromSmiles(molecule["canonical_smiles"])
-        present = [t for t in profile.treatments if mol is not None and mol.HasSubstructMatch(t["pattern"])]
-        if not ablate or not present:
-            plans.append((-1, [(t, None) for t in present]))
-            continue
-        centres = environment_centres(mol, int(params["radius"]), int(params["n_bits"]))
-        full = len(rows)
-        rows.append(_vector(centres, set(), ctx.n_features, as_bits))
-        plan = []
-        for t in present:
-            matched = {a for match in mol.GetSubstructMatches(t["pattern"], maxMatches=100) for a in match}
-            plan.append((t, len(rows)))
-            rows.append(_vector(centres, matched, ctx.n_features, as_bits))
-        plans.append((full, plan))
-    predicted = ctx.estimator.predict(np.vstack(rows)) if rows else np.zeros(0)
+    mols = [Chem.MolFromSmiles(m["canonical_smiles"]) for m in molecules]
+    attributed = attribute(ctx.estimator, ctx.featurizer, mols, x) if x is not None and ctx.estimator else None
     gathered = []
-    for i, (full, plan) in enumerate(plans):
-        evidence = [
-            {"substructure": t["smarts"],
-             "contribution": None if row is None else round(float(predicted[full] - predicted[row]), 4),
-             "adjusted_effect": t["adjusted_effect"], "status": t["status"]}
-            for t, row in plan
-        ]
-        evidence.sort(key=lambda e: -abs(e["contribution"] or 0.0))
-        gathered.append((_mechanism(profile, probabilities[i]), evidence[:MAX_EVIDENCE]))
+    for i, mol in enumerate(mols):
+        mechanism = _mechanism(profile, probabilities[i])
+        attribution = attributed[i] if attributed is not None else None
+        evidence = [] if mol is None else _evidence(mol, attribution, profile, mechanism["id"])
+        summary = None if attribution is None else {
+            "baseline": round(attribution.baseline, 4), "remainder": round(attribution.remainder, 4),
+            "sum_of_substructures": round(sum(u["attribution"] for u in attribution.units), 4)}
+        gathered.append((mechanism, evidence, summary))
     return gathered

@@ -12,8 +12,8 @@ positivity of fixed effects (``overlap``).
 Inference: cluster-robust (CR1) by the first context column when at least ``MIN_CLUSTERS`` of its levels hold the
 treatment's variation (compounds of one assay share a series and a protocol, so their errors are not independent),
 Student t with G - 1 degrees of freedom for those G levels; heteroskedasticity-robust (HC1) otherwise (a
-cluster-robust variance from a handful of clusters is itself too noisy to trust). ``influence`` gives each row's influence-function
-value, so the difference between this estimate and the naive one can be tested with both on the same rows.
+cluster-robust variance from a handful of clusters is itself too noisy to trust). ``influence`` gives each row's
+influence-function value, so the difference between this estimate and the naive one can be tested on the same rows.
 
 ``FixedEffectsRegressor`` is the same absorption as a scikit-learn learner (the first ``n_levels`` columns of X are
 level codes, the rest linear covariates), the nuisance model of double ML.

@@ -21,6 +21,7 @@ from services.causal.evidence import (
 from services.causal.profile import PROFILE_FILE
 from services.causal.verdict import judge
 from services.predictor.loader import get_model_cache
+from services.predictor.training import dense_matrix
 from shared.applicability import AD_FILE, NearestNeighbourIndex
 from shared.config import get_settings
 from shared.jobs import JobStore, get_job_store
@@ -95,28 +96,30 @@ def annotate_molecules(
 ) -> None:
     """Each molecule gains ``causal_validity``; ``problem`` says why an existing profile could not be used."""
     ok = [m for m in molecules if m["error"] is None]
-    gathered: list[tuple[dict | None, list[dict] | None]] = [(None, None)] * len(ok)
+    gathered: list[tuple[dict | None, list[dict] | None, dict | None]] = [(None, None, None)] * len(ok)
     spread: list[float | None] = [None] * len(ok)
+    x = None
+    if causal is not None and ok and all(m.get("features") is not None for m in ok):
+        x = dense_matrix([m["features"] for m in ok], causal.n_features)  # once, for attributions and spread
     if causal is not None:
         try:
-            gathered = gather(ok, causal)
+            gathered = gather(ok, causal, x)
         except Exception as exc:  # noqa: BLE001  (evidence is an annotation: its failure must not fail the chunk)
             logger.exception("causal evidence failed")
             causal, problem = None, f"the causal evidence could not be computed ({type(exc).__name__})"
     if causal is not None:
         try:
-            spread = spreads(ok, causal)
+            spread = spreads(x, causal, len(ok))
         except Exception:  # noqa: BLE001  (no spread: the uncertainty condition is skipped, the rest stands)
             logger.exception("tree spread failed")
     summary = causal.profile.summary() if causal is not None else None
     for molecule in molecules:
         molecule["causal_validity"] = None
-    for molecule, (mechanism, evidence), tree_spread in zip(ok, gathered, spread, strict=True):
+    for molecule, (mechanism, evidence, attribution), tree_spread in zip(ok, gathered, spread, strict=True):
         similarity = round(index.max_similarity(molecule["ad_bits"]), 4)
         domain = {"max_similarity": similarity, "in_domain": similarity >= threshold, "threshold": threshold}
-        molecule["causal_validity"] = judge(
-            domain, profile=summary, mechanism=mechanism, evidence=evidence, problem=problem, spread=tree_spread
-        )
+        molecule["causal_validity"] = judge(domain, profile=summary, mechanism=mechanism, evidence=evidence,
+                                            problem=problem, spread=tree_spread, attribution=attribution)
 
 
 def annotate_chunk(message: dict[str, Any], store: JobStore | None = None) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from services.causal.effects import (
     prepare_context,
     status_rules,
 )
+from services.causal.evidence import PROFILE_VERSION
 from services.causal.refuters import REFUTERS
 from services.causal.treatments import TreatmentRules, mine_treatments
 from services.causal.verdict import verdict_rules
@@ -54,7 +55,6 @@ from shared.model_store import CAUSAL_PROFILE_FILE
 logger = logging.getLogger(__name__)
 
 PROFILE_FILE = CAUSAL_PROFILE_FILE
-PROFILE_VERSION = 1
 PROFILE_RULES = EffectRules(num_simulations=10)  # fewer simulations than a single question: 40 treatments
 MAX_STRATA_STORED = 20
 MECHANISM_CONFOUNDER = "mechanism"

@@ -16,9 +16,12 @@ things, each computed elsewhere and judged here.
    molecule's mechanism when the effect differs between mechanisms) decides the reliance (``RELIANCE``):
    ``consistent`` when the contribution lies within the effect's 95% interval widened by ``RELIANCE_TOLERANCE`` on
    each side (and, for a causal effect, has its sign); otherwise ``confounded`` when the effect's status is
-   confounded (the model learnt the pooled association the assays made) or ``contradicted`` (causal or null:
+   confounded (the model learnt the pooled association the assays made) or ``contradicted`` (causal, null or
+   inconclusive:
    the model leans on it differently from what the substructure does); ``untestable`` when the effect is
-   untestable or inconclusive, or the substructure is not profiled.
+   untestable or known less precisely than ``MAX_TESTABLE_HALF_WIDTH``, or the substructure is not profiled. An
+   inconclusive effect (its interval holds 0 but reaches past the null band) still bounds the effect: a contribution
+   outside its interval contradicts it, one inside is not contradicted by the adjusted evidence.
 
 ``shared.verdicts.VERDICTS`` is the rule, first that applies (and ``RELIANCE``, ``EFFECT_STATUSES`` the others):
 written there once, so the result schemas, the OpenAPI document and the README read the same words.
@@ -31,6 +34,7 @@ from typing import Any
 from shared.verdicts import (
     FOCUS_THRESHOLD,
     MAX_AGAINST_SHARE,
+    MAX_TESTABLE_HALF_WIDTH,
     MIN_CONSISTENT_SHARE,
     MIN_CONTRIBUTION,
     RELIANCE,
@@ -48,6 +52,7 @@ def verdict_rules() -> dict[str, Any]:
         "focus_threshold": FOCUS_THRESHOLD,
         "min_contribution": MIN_CONTRIBUTION,
         "reliance_tolerance": RELIANCE_TOLERANCE,
+        "max_testable_half_width": MAX_TESTABLE_HALF_WIDTH,
         "min_consistent_share": MIN_CONSISTENT_SHARE,
         "max_against_share": MAX_AGAINST_SHARE,
         "reliance": RELIANCE,
@@ -57,7 +62,10 @@ def verdict_rules() -> dict[str, Any]:
 
 def reliance(contribution: float | None, status: str, value: float | None, ci: list[float] | None) -> str:
     """How the model's reliance on one substructure compares with its causal effect (``RELIANCE``)."""
-    if contribution is None or value is None or ci is None or status not in ("causal", "null", "confounded"):
+    testable = ("causal", "null", "confounded", "inconclusive")
+    if contribution is None or value is None or ci is None or status not in testable:
+        return "untestable"
+    if (ci[1] - ci[0]) / 2 > MAX_TESTABLE_HALF_WIDTH:
         return "untestable"
     inside = ci[0] - RELIANCE_TOLERANCE <= contribution <= ci[1] + RELIANCE_TOLERANCE
     if status == "causal" and contribution * value <= 0:

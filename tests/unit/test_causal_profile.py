@@ -14,15 +14,17 @@ import numpy as np
 import pytest
 from rdkit import Chem
 
-from services.causal.evidence import CausalContext, compile_profile, environment_centres, gather, spreads
+from services.causal.attributions import environment_centres
+from services.causal.evidence import PROFILE_VERSION, CausalContext, compile_profile, gather, spreads
 from services.causal.logic import annotate_chunk, annotate_molecules
 from services.causal.profile import PROFILE_FILE, build_profile
 from services.featurizer.logic import featurize_chunk, featurize_molecule, make_featurizer
 from services.predictor.logic import predict_chunk
+from services.predictor.training import dense_matrix
 from shared.applicability import NearestNeighbourIndex, pack_fingerprints
 from shared.jobs import MemoryJobStore, new_job_record
 from shared.model_store import ModelStore
-from shared.schemas import VERDICTS, MoleculeResultSchema
+from shared.schemas import EFFECT_STATUSES, NOT_PROFILED, VERDICTS, MoleculeResultSchema
 from tests.unit.conftest import TINY_ESTIMATOR, TINY_FEATURIZER, TINY_SEED
 
 PROFILE_KEYS = {"status", "version", "seed", "model", "dataset", "rules", "treatments", "confounders", "mechanisms",
@@ -63,25 +65,34 @@ def test_profile_is_json_with_every_section(profile):
     assert profile["dataset"]["rows_used"] == 200  # the unparsable training row is left out
     assert {"treatments", "effects", "effect_status", "adjustment", "mechanisms", "focus", "verdict"} <= set(
         profile["rules"])
-    assert len(profile["rules"]["effect_status"]) == 3
+    assert set(profile["rules"]["effect_status"]) == set(EFFECT_STATUSES)
+    assert profile["version"] == PROFILE_VERSION
 
 
-def test_every_treatment_has_one_effect_with_a_status(profile):
+def test_every_treatment_has_one_effect_with_a_status_and_its_reasons(profile):
     assert [e["treatment"] for e in profile["effects"]] == [t["id"] for t in profile["treatments"]]
     for effect in profile["effects"]:
-        assert effect["status"] in ("supported", "confounded", "not_estimable")
-        assert effect["status"] == "supported" or effect["reasons"]  # a demotion always says why
+        assert effect["status"] in EFFECT_STATUSES and effect["reasons"]
+        assert effect["adjusted_for"] == ["assay"]
+        assert effect["name"], "every substructure has a chemist's name"
+        groups = effect["per_mechanism"]["groups"]
+        assert {g["mechanism"] for g in groups} == {m["id"] for m in profile["mechanisms"]["items"]}
     assert sum(profile["effect_counts"].values()) == len(profile["effects"])
-    for effect in profile["effects"]:  # the mechanism is adjusted for unless the substructure determines it
-        dropped = "mechanism" not in effect["adjusted_for"]
-        assert effect["adjusted_for"][0] == "assay"
-        assert dropped == any("mechanism is not adjusted for" in r for r in effect["reasons"])
 
 
-def test_confounders_are_the_context_and_the_mechanism(profile):
+def test_confounders_are_the_context_only(profile):
     confounders = profile["confounders"]
-    assert confounders["columns"] == ["assay", "mechanism"]
-    assert "c_assay -> treatment;" in confounders["graph"] and "c_mechanism -> pActivity;" in confounders["graph"]
+    assert confounders["columns"] == ["assay"]
+    assert "c_assay -> treatment;" in confounders["graph"] and "mechanism" not in confounders["graph"]
+    assert confounders["levels"]["assay"]["levels"] == 3
+
+
+def test_a_declared_mechanism_confounder_is_adjusted_for(tiny_model):
+    model = {"featurizer": TINY_FEATURIZER, "estimator": TINY_ESTIMATOR, "seed": TINY_SEED}
+    declared = build_profile(tiny_rows(tiny_model), ["assay"], None, model, 0, confounder_columns=["assay",
+                                                                                                    "mechanism"])
+    assert declared["confounders"]["columns"] == ["assay", "mechanism"]
+    assert all(e["adjusted_for"] == ["assay", "mechanism"] for e in declared["effects"])
 
 
 def test_mechanisms_are_discovered_with_focus_and_chemotypes(profile):
@@ -101,8 +112,8 @@ def test_same_seed_same_profile(tiny_model, profile):
         assert strip[0][key] == strip[1][key], key
 
 
-def test_ablation_recomputes_the_model_features_exactly(tiny_model):
-    """The ablation starts from the same vector the featurizer sent, so contributions are the model's own."""
+def test_attribution_centres_recompute_the_model_features_exactly(tiny_model):
+    """Attributions are grouped by the same environments the featurizer counted, so they are the model's own."""
     featurizer = make_featurizer(TINY_FEATURIZER)
     for smiles in tiny_model.data.smiles[:20]:
         molecule = featurize_molecule({"id": "x", "smiles": smiles}, featurizer)
@@ -133,30 +144,36 @@ def test_with_a_profile_results_carry_mechanism_and_evidence(profiled_env, tiny_
     for validity in known:
         assert validity["verdict"] in VERDICTS and validity["reasons"]
         assert validity["mechanism"]["id"] in mechanism_ids and 0 < validity["mechanism"]["probability"] <= 1
-        assert validity["evidence"], "training molecules carry profiled substructures"
+        assert validity["evidence"], "every molecule has substructures"
         contributions = [abs(e["contribution"]) for e in validity["evidence"]]
         assert contributions == sorted(contributions, reverse=True)
-        assert all(e["status"] in ("supported", "confounded", "not_estimable") for e in validity["evidence"])
+        assert all(e["status"] in (*EFFECT_STATUSES, NOT_PROFILED) for e in validity["evidence"])
+        atoms = sorted(a for e in validity["evidence"] if e["additive"] for a in e["atoms"])
+        assert atoms == list(range(len(atoms))), "the substructures partition the molecule's atoms"
     assert results[5]["causal_validity"] is None  # unparsable
     assert results[6]["causal_validity"]["verdict"] in ("caution", "unsupported")  # methane: out of domain
 
 
-def test_gather_batches_one_predict_call(tiny_model, loaded_tiny, profile):
-    calls = []
-
-    class Spy:
-        def predict(self, x):
-            calls.append(len(x))
-            return loaded_tiny.estimator.predict(x)
-
+def test_attributions_add_up_to_the_prediction(tiny_model, loaded_tiny, profile):
     featurized = featurize_chunk({"model": {"featurizer": TINY_FEATURIZER},
                                   "molecules": [{"id": str(i), "smiles": s} for i, s in
                                                 enumerate(tiny_model.data.smiles[:10])]})["molecules"]
-    context = CausalContext(compile_profile(profile), Spy(), TINY_FEATURIZER, 2048)
-    gathered = gather(featurized, context)
+    x = dense_matrix([m["features"] for m in featurized], 2048)
+    context = CausalContext(compile_profile(profile), loaded_tiny.estimator, TINY_FEATURIZER, 2048)
+    gathered = gather(featurized, context, x)
+    predicted = loaded_tiny.estimator.predict(x)
     assert len(gathered) == 10
-    # one call: a full row per molecule plus one ablated row per substructure present (evidence shows the top 8)
-    assert len(calls) == 1 and calls[0] >= 10 + sum(len(e) for _, e in gathered)
+    for (_, evidence, summary), value in zip(gathered, predicted, strict=True):
+        units = sum(e["contribution"] for e in evidence if e["additive"])
+        assert summary["sum_of_substructures"] == pytest.approx(units, abs=1e-3)
+        assert summary["baseline"] + units + summary["remainder"] == pytest.approx(value, abs=1e-3)
+
+
+def test_a_profile_of_the_first_engine_is_not_served(profile):
+    from services.causal.evidence import ProfileUnusable
+
+    with pytest.raises(ProfileUnusable, match="earlier engine"):
+        compile_profile(profile | {"version": 1})
 
 
 def test_missing_profile_is_unknown_in_domain(tiny_env, tiny_model, loaded_tiny):
@@ -230,7 +247,7 @@ def test_annotation_applies_the_spread_condition(tiny_model, loaded_tiny, profil
     strict = copy.deepcopy(profile)
     strict["uncertainty"]["confident_spread"] = 0.0
     context = CausalContext(compile_profile(strict), loaded_tiny.estimator, TINY_FEATURIZER, 2048)
-    got = spreads(featurized, context)
+    got = spreads(dense_matrix([m["features"] for m in featurized], 2048), context, len(featurized))
     assert all(s is not None for s in got) and sum(s > 0 for s in got) > 30, got
     index = NearestNeighbourIndex(pack_fingerprints([m["ad_bits"] for m in featurized]))
     annotate_molecules(featurized, index, 0.3, context)

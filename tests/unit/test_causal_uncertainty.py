@@ -116,18 +116,17 @@ def test_serving_spreads_skip_non_ensembles_and_profiles_without_the_level():
     rng = np.random.default_rng(5)
     x = rng.integers(0, 2, size=(60, 8)).astype(float)
     y = x[:, 0] + rng.normal(0, 0.2, 60)
-    molecules = [{"features": {"indices": np.flatnonzero(row).tolist(), "values": row[row > 0].tolist()}}
-                 for row in x[:3]]
 
     def context(estimator, level):
-        return CausalContext(ServingProfile([], [], None, None, level), estimator, {"name": "morgan_counts"}, 8)
+        return CausalContext(ServingProfile({}, [], [], None, None, level), estimator, {"name": "morgan_counts"}, 8)
 
     forest = RandomForestRegressor(n_estimators=6, random_state=0).fit(x, y)
-    got = spreads(molecules, context(forest, 0.1))
+    got = spreads(x[:3], context(forest, 0.1), 3)
     assert got == pytest.approx(np.round(tree_spread(forest, x[:3]), 4).tolist())
-    assert spreads(molecules, context(forest, None)) == [None] * 3  # a profile built before the level
+    assert spreads(x[:3], context(forest, None), 3) == [None] * 3  # a profile built before the level
+    assert spreads(None, context(forest, 0.1), 3) == [None] * 3  # no features
     knn = KNeighborsRegressor(n_neighbors=3).fit(x, y)
-    assert spreads(molecules, context(knn, 0.1)) == [None] * 3
+    assert spreads(x[:3], context(knn, 0.1), 3) == [None] * 3
 
 
 # --- the verdict ---
@@ -135,8 +134,10 @@ def test_serving_spreads_skip_non_ensembles_and_profiles_without_the_level():
 IN = {"max_similarity": 0.7, "in_domain": True, "threshold": 0.3}
 OUT = {"max_similarity": 0.1, "in_domain": False, "threshold": 0.3}
 MECHANISM = {"id": "M1", "label": "series 1", "probability": 0.9, "focus": 0.95}
-SUPPORTED = [{"substructure": "c1ccncc1", "contribution": 0.6, "adjusted_effect": 0.4, "status": "supported"}]
-CONFOUNDED = [{"substructure": "c1ccncc1", "contribution": 0.6, "adjusted_effect": 0.0, "status": "confounded"}]
+SUPPORTED = [{"substructure": "c1ccncc1", "contribution": 0.6, "adjusted_effect": 0.4, "status": "causal",
+              "reliance": "consistent"}]
+CONFOUNDED = [{"substructure": "c1ccncc1", "contribution": 0.6, "adjusted_effect": 0.0, "status": "confounded",
+               "reliance": "confounded"}]
 PROFILE = {"status": "ready", "well_covered_similarity": 0.5, "confident_spread": 0.4}
 
 
@@ -185,7 +186,6 @@ def test_uncovered_and_uncertain_gives_both_reasons():
     assert "nearest training analogue" in result["reasons"][0] and "trees disagree" in result["reasons"][1]
 
 
-def test_the_rule_in_words_mentions_the_confident_spread():
-    rules = verdict_rules()["rule"]
-    assert any("confident_spread" in line and line.startswith("supported") for line in rules)
-    assert any("confident_spread" in line and line.startswith("caution") for line in rules)
+def test_the_rule_in_words_mentions_the_trees():
+    rules = verdict_rules()["verdicts"]
+    assert "trees agree" in rules["supported"] and "trees disagree" in rules["caution"]

@@ -167,7 +167,9 @@ def test_rules_are_published_with_their_numbers():
     (0.5, "null", 0.0, [-0.1, 0.1], "contradicted"),  # leans +0.5 on something with no effect
     (1.5, "confounded", 0.2, [-0.1, 0.5], "confounded"),  # follows the pooled association, not the effect
     (0.3, "confounded", 0.2, [-0.1, 0.5], "consistent"),
-    (0.5, "inconclusive", 0.3, [-0.5, 1.1], "untestable"),
+    (0.5, "inconclusive", 0.3, [-0.5, 1.1], "consistent"),  # not contradicted by the adjusted evidence
+    (1.8, "inconclusive", 0.3, [-0.5, 1.1], "contradicted"),
+    (0.5, "inconclusive", 0.3, [-1.5, 2.1], "untestable"),  # an interval this wide tests nothing
     (0.5, "untestable", None, None, "untestable"),
     (None, "causal", 1.0, [0.8, 1.2], "untestable"),
 ])
