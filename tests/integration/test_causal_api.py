@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from shared.schemas import EFFECT_STATUSES, VERDICTS
+from shared.schemas import EFFECT_STATUSES, NOT_PROFILED, VERDICTS
+from shared.verdicts import RELIANCE
 from tests.conftest import poll_job
 from tests.integration.lab_data import MAPPING, lab_csv, train, upload
 
@@ -35,7 +36,8 @@ def test_the_model_has_a_causal_profile_with_adjusted_effects(gateway, trained) 
         assert effect["smarts"] and effect["reasons"]
         assert {"naive_effect", "adjusted_effect", "refutations", "simpson_reversal"} <= set(effect)
     # On these four real assays some substructure associations do not survive adjustment for the assay.
-    assert profile["effect_counts"]["confounded"] + profile["effect_counts"]["not_estimable"] >= 1
+    assert profile["effect_counts"]["confounded"] >= 1
+    assert all(e["name"] for e in effects), "every substructure has a chemist's name"
     card = requests.get(gateway.url(f"/v1/models/{trained['model']}"), timeout=10).json()
     assert card["causal_profile"]["status"] == "ready"
 
@@ -55,7 +57,11 @@ def test_predictions_carry_mechanism_evidence_and_a_verdict(gateway, trained) ->
         assert validity["verdict"] != "unknown"  # the model has a profile
         assert validity["mechanism"] is not None and 0 <= validity["mechanism"]["probability"] <= 1
         for item in validity["evidence"]:
-            assert item["status"] in EFFECT_STATUSES and item["substructure"]
+            assert item["status"] in (*EFFECT_STATUSES, NOT_PROFILED) and item["substructure"]
+            assert item["reliance"] in RELIANCE and item["name"] and item["atoms"]
+        attribution = validity["attribution"]  # random forest: the split is additive
+        assert attribution["baseline"] + attribution["sum_of_substructures"] + attribution["remainder"] == (
+            pytest.approx(result["prediction"]["value"], abs=0.01))
     assert job["results"][2]["causal_validity"]["verdict"] in ("caution", "unsupported")  # far outside the domain
 
 
