@@ -31,12 +31,12 @@ EFFECT_STATUSES: dict[str, str] = {
 
 # How the model's reliance on one substructure (its additive contribution) compares with the causal effect.
 RELIANCE: dict[str, str] = {
-    "consistent": f"the contribution lies within the substructure's adjusted 95% interval, give or take "
-                  f"{RELIANCE_TOLERANCE} log units (with the effect's sign when the effect is causal): the adjusted "
-                  "evidence does not contradict how the model leans on it",
-    "confounded": "outside that interval, and the substructure's apparent effect is confounded by the context: the "
+    "consistent": f"the contribution lies between 0 and the far end of the substructure's adjusted 95% interval, "
+                  f"give or take {RELIANCE_TOLERANCE} log units: the model leans on it no more than its causal effect "
+                  "and not against it (less is allowed: an attribution shares credit with co-occurring substructures)",
+    "confounded": "beyond that range, and the substructure's apparent effect is confounded by the context: the "
                   "model leans on the pooled association the assays made",
-    "contradicted": "outside that interval, for a substructure whose effect is causal, null or inconclusive",
+    "contradicted": "beyond that range, for a substructure whose effect is causal, null or inconclusive",
     "untestable": f"the substructure's effect is untestable, or known less precisely than +/-"
                   f"{MAX_TESTABLE_HALF_WIDTH} log units, or the substructure is too rare to be profiled",
 }

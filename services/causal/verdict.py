@@ -14,8 +14,9 @@ things, each computed elsewhere and judged here.
    molecule's substructures (ring systems, functional groups, linkers: ``attributions.py``). For each relied-on
    substructure (``|contribution| >= MIN_CONTRIBUTION``), its causal effect from the profile (the effect inside the
    molecule's mechanism when the effect differs between mechanisms) decides the reliance (``RELIANCE``):
-   ``consistent`` when the contribution lies within the effect's 95% interval widened by ``RELIANCE_TOLERANCE`` on
-   each side (and, for a causal effect, has its sign); otherwise ``confounded`` when the effect's status is
+   ``consistent`` when the contribution lies between no reliance and the far end of the effect's 95% interval,
+   widened by ``RELIANCE_TOLERANCE`` (the model may lean less on it than its effect, never more, nor against its
+   direction); otherwise ``confounded`` when the effect's status is
    confounded (the model learnt the pooled association the assays made) or ``contradicted`` (causal, null or
    inconclusive:
    the model leans on it differently from what the substructure does); ``untestable`` when the effect is
@@ -61,16 +62,19 @@ def verdict_rules() -> dict[str, Any]:
 
 
 def reliance(contribution: float | None, status: str, value: float | None, ci: list[float] | None) -> str:
-    """How the model's reliance on one substructure compares with its causal effect (``RELIANCE``)."""
+    """How the model's reliance on one substructure compares with its causal effect (``RELIANCE``).
+
+    The allowed range runs from no reliance at all to the far end of the effect's interval, widened by
+    ``RELIANCE_TOLERANCE``: ``[min(0, lo) - tol, max(0, hi) + tol]``. Leaning less on a substructure than its
+    effect is allowed, because an attribution shares credit with the substructures that come with it (the forest
+    may have split on a neighbour instead); leaning on it beyond its effect, or against its direction, is not.
+    """
     testable = ("causal", "null", "confounded", "inconclusive")
     if contribution is None or value is None or ci is None or status not in testable:
         return "untestable"
     if (ci[1] - ci[0]) / 2 > MAX_TESTABLE_HALF_WIDTH:
         return "untestable"
-    inside = ci[0] - RELIANCE_TOLERANCE <= contribution <= ci[1] + RELIANCE_TOLERANCE
-    if status == "causal" and contribution * value <= 0:
-        inside = False
-    if inside:
+    if min(0.0, ci[0]) - RELIANCE_TOLERANCE <= contribution <= max(0.0, ci[1]) + RELIANCE_TOLERANCE:
         return "consistent"
     return "confounded" if status == "confounded" else "contradicted"
 

@@ -160,9 +160,10 @@ def test_rules_are_published_with_their_numbers():
 
 @pytest.mark.parametrize(("contribution", "status", "value", "ci", "expected"), [
     (0.9, "causal", 1.0, [0.8, 1.2], "consistent"),
-    (0.8 - RELIANCE_TOLERANCE, "causal", 1.0, [0.8, 1.2], "consistent"),  # the tolerance is inclusive
-    (0.3, "causal", 1.0, [0.8, 1.2], "contradicted"),  # leans far less than the substructure does
-    (-0.1, "causal", 0.4, [0.1, 0.7], "contradicted"),  # inside the widened interval, but the wrong sign
+    (1.2 + RELIANCE_TOLERANCE, "causal", 1.0, [0.8, 1.2], "consistent"),  # the tolerance is inclusive
+    (0.3, "causal", 1.0, [0.8, 1.2], "consistent"),  # leans less than the effect: credit shared with neighbours
+    (1.7, "causal", 1.0, [0.8, 1.2], "contradicted"),  # leans far more than the substructure does
+    (-0.5, "causal", 0.4, [0.1, 0.7], "contradicted"),  # against the effect's direction
     (0.1, "null", 0.0, [-0.1, 0.1], "consistent"),
     (0.5, "null", 0.0, [-0.1, 0.1], "contradicted"),  # leans +0.5 on something with no effect
     (1.5, "confounded", 0.2, [-0.1, 0.5], "confounded"),  # follows the pooled association, not the effect
