@@ -5,38 +5,59 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
+from werkzeug.datastructures import FileStorage
 
 from services.gateway import service
 from services.gateway.context import gateway_context
-from services.gateway.schemas import JobAcceptedSchema, JobSchema, PredictionRequestSchema
-from services.gateway.uploads import mapping_field, molecules_from_upload, upload_format
+from services.gateway.schemas import (
+    MAX_JSON_DEPTH,
+    JobAcceptedSchema,
+    JobSchema,
+    PredictionRequestSchema,
+    UploadFormSchema,
+    nesting_depth,
+)
+from services.gateway.uploads import molecules_from_upload, upload_format
 from shared.errors import InvalidJson, InvalidRequest, UnsupportedMediaType
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 _prediction_request = PredictionRequestSchema()
 _job = JobSchema()
 _accepted = JobAcceptedSchema()
+_upload_form = UploadFormSchema()
 
 
 def json_body() -> dict:
     if not request.is_json:
         raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
-    body = request.get_json(silent=True)
+    too_deep = InvalidJson(f"the body nests deeper than {MAX_JSON_DEPTH} levels", {"max_depth": MAX_JSON_DEPTH})
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # the decoder's own limit: far fewer brackets than the body size allows
+        raise too_deep from None
     if not isinstance(body, dict):
         raise InvalidJson("the body is not a JSON object")
+    if nesting_depth(body) > MAX_JSON_DEPTH:
+        raise too_deep
     return body
+
+
+def upload_form(what: str) -> tuple[FileStorage, dict[str, Any]]:
+    """The multipart ``file`` and the form fields beside it, loaded through ``UploadFormSchema``."""
+    upload = request.files.get("file")
+    if upload is None:
+        raise InvalidRequest(f"send {what} as a multipart 'file' field", {"fields": {"file": ["required"]}})
+    form = _upload_form.load(request.form)
+    return upload, {**form, "format": upload_format(upload, form["format"])}
 
 
 def prediction_body() -> dict[str, Any]:
     """The JSON body, or the same request built from a multipart CSV/SDF upload and its form fields."""
     if request.mimetype != "multipart/form-data":
         return json_body()
-    upload = request.files.get("file")
-    if upload is None:
-        raise InvalidRequest("send the molecules as a multipart 'file' field", {"fields": {"file": ["required"]}})
-    mapping = mapping_field(request.form.get("mapping"))
-    molecules = molecules_from_upload(upload.read(), upload_format(upload, request.form.get("format")), mapping)
-    return {"model": request.form.get("model"), "wait": request.form.get("wait", 0), "molecules": molecules}
+    upload, form = upload_form("the molecules")
+    molecules = molecules_from_upload(upload.read(), form["format"], form["mapping"])
+    return {"model": form["model"], "wait": form["wait"], "molecules": molecules}
 
 
 def job_answer(record: dict[str, Any], wait: float) -> tuple[Response, int]:

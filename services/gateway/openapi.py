@@ -8,11 +8,14 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from services.gateway.registry_schemas import CausalEffectRequestSchema, JobLinkSchema, TrainingRequestSchema
-from services.gateway.schemas import ErrorSchema, JobAcceptedSchema, JobSchema, PredictionRequestSchema
+from services.gateway.registry_service import MAX_SMARTS_COMPONENTS, MAX_SMARTS_LENGTH
+from services.gateway.schemas import MAX_JSON_DEPTH, ErrorSchema, JobAcceptedSchema, JobSchema, PredictionRequestSchema
 from shared.schemas import CausalEffectSchema
 
 ERROR_CODES = {
-    "400": "validation_error or invalid_json: the request does not match the schema (field messages in details)",
+    "400": ("validation_error or invalid_json: the request does not match the schema (field messages in details), "
+            f"or nests deeper than {MAX_JSON_DEPTH} levels; smarts_too_complex: a treatment SMARTS over "
+            f"{MAX_SMARTS_LENGTH} characters or {MAX_SMARTS_COMPONENTS} dot-separated components"),
     "404": "job_not_found, model_not_found, dataset_not_found or profile_not_found",
     "409": "job_not_finished",
     "410": "model_retired",

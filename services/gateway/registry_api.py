@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, url_for
 
 from services.gateway import registry_service as registry
 from services.gateway import service
-from services.gateway.api import job_answer, json_body
+from services.gateway.api import job_answer, json_body, upload_form
 from services.gateway.context import gateway_context
 from services.gateway.registry_schemas import CausalEffectRequestSchema, TrainingRequestSchema
-from services.gateway.uploads import mapping_field, upload_format
-from shared.datasets import read_meta
-from shared.errors import InvalidRequest
 
 bp = Blueprint("registry", __name__, url_prefix="/v1")
 _training = TrainingRequestSchema()
@@ -20,21 +17,16 @@ _effect = CausalEffectRequestSchema()
 
 @bp.post("/datasets")
 def create_dataset() -> tuple[Response, int]:
-    upload = request.files.get("file")
-    if upload is None:
-        raise InvalidRequest("send the dataset as a multipart 'file' field", {"fields": {"file": ["required"]}})
+    upload, form = upload_form("the dataset")
     ext = gateway_context()
-    file_format = upload_format(upload, request.form.get("format"))
-    wait = float(request.form.get("wait", 0) or 0)
     dataset_id, meta, job = registry.submit_dataset(
-        upload.read(), file_format, mapping_field(request.form.get("mapping")), upload.filename or "",
-        ext.settings, ext.job_store,
+        upload.read(), form["format"], form["mapping"], upload.filename or "", ext.settings, ext.job_store,
     )
     if meta is not None:
         return jsonify(meta), 200
-    finished = service.wait_for_job(ext.job_store, job["job_id"], min(max(wait, 0), 30))
+    finished = service.wait_for_job(ext.job_store, job["job_id"], form["wait"])
     if finished is not None and finished["status"] == "succeeded":
-        return jsonify(read_meta(ext.settings.datasets_dir, dataset_id)), 201
+        return jsonify(registry.dataset_meta(ext.settings, dataset_id)), 201
     body = {"job_id": job["job_id"], "status": (finished or job)["status"], "dataset_id": dataset_id,
             "status_url": url_for("v1.read_job", job_id=job["job_id"], _external=True),
             "dataset_url": url_for("registry.read_dataset", dataset_id=dataset_id, _external=True)}
@@ -45,7 +37,7 @@ def create_dataset() -> tuple[Response, int]:
 
 @bp.get("/datasets/<dataset_id>")
 def read_dataset(dataset_id: str) -> tuple[Response, int]:
-    return jsonify(read_meta(gateway_context().settings.datasets_dir, dataset_id)), 200
+    return jsonify(registry.dataset_meta(gateway_context().settings, dataset_id)), 200
 
 
 @bp.post("/models")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from services.gateway.schemas import unicode_text, wait_field
 from shared.model_store import NAME_PATTERN
 
 SPLITS = ("scaffold", "random", "context")
-WAIT = fields.Float(load_default=0.0, validate=validate.Range(min=0, max=30))
+WAIT = wait_field()
 
 
 class ComponentSpecSchema(Schema):
@@ -40,7 +41,8 @@ class TrainingRequestSchema(Schema):
 
 
 class TreatmentSchema(Schema):
-    smarts = fields.String(validate=validate.Length(min=1, max=1_000))
+    # its length and components are bounded by registry_service.check_smarts, with their own error code
+    smarts = fields.String(validate=[validate.Length(min=1), unicode_text])
     column = fields.String(validate=validate.Length(min=1, max=200))
 
     @validates_schema

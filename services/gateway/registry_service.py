@@ -19,20 +19,30 @@ from shared.celery_app import (
 )
 from shared.config import Settings
 from shared.datasets import MECHANISM_COLUMN, DatasetNotFound, dataset_id_for, read_meta
-from shared.errors import CausalmolError, InvalidRequest
+from shared.errors import CausalmolError, InvalidRequest, SmartsTooComplex
 from shared.jobs import JobStore
 from shared.model_store import CAUSAL_PROFILE_FILE, ModelStore, parse_model_ref
 
 logger = logging.getLogger(__name__)
+DATASET_ID_MAX_LENGTH = 64  # ids are "ds_" and 24 hex digits (shared.datasets.dataset_id_for)
+MAX_SMARTS_LENGTH = 200
+MAX_SMARTS_COMPONENTS = 3
 
 
 class ProfileNotFound(CausalmolError):
     status, code = 404, "profile_not_found"
 
 
+def dataset_meta(settings: Settings, dataset_id: str) -> dict[str, Any]:
+    """A dataset's metadata. An id too long to be one (or to name a file) is a 404 like any unknown id."""
+    if len(dataset_id) > DATASET_ID_MAX_LENGTH:
+        raise DatasetNotFound("no dataset with that id", {"dataset_id": dataset_id[:DATASET_ID_MAX_LENGTH] + "..."})
+    return read_meta(settings.datasets_dir, dataset_id)
+
+
 def existing_dataset(settings: Settings, dataset_id: str) -> dict[str, Any] | None:
     try:
-        return read_meta(settings.datasets_dir, dataset_id)
+        return dataset_meta(settings, dataset_id)
     except DatasetNotFound:
         return None
 
@@ -65,7 +75,7 @@ def submit_dataset(
 
 def submit_training(request: dict[str, Any], settings: Settings, store: JobStore) -> dict[str, Any]:
     """featurize the dataset -> fit and write the version -> build its causal profile."""
-    meta = read_meta(settings.datasets_dir, request["dataset_id"])
+    meta = dataset_meta(settings, request["dataset_id"])
     featurizer = catalog.resolve_spec("featurizer", catalog.FEATURIZERS, request["featurizer"])
     estimator = catalog.resolve_spec("estimator", catalog.ESTIMATORS, request["estimator"])
     if request["split"] == "context" and not meta.get("context_columns"):
@@ -82,8 +92,26 @@ def submit_training(request: dict[str, Any], settings: Settings, store: JobStore
                      model={"name": request["name"], "version": None})
 
 
+def check_smarts(smarts: str) -> None:
+    """String-level bounds on a treatment SMARTS (the gateway holds no RDKit): past them, 400 smarts_too_complex.
+
+    Substructure matching cost grows about 15-fold with each extra dot-separated component: six
+    (``[#6].[#6].[#6].[#6].[#6].[U]``) held a causal worker 35-43 s, and predictions queued behind it.
+    """
+    components = smarts.count(".") + 1
+    if len(smarts) > MAX_SMARTS_LENGTH or components > MAX_SMARTS_COMPONENTS:
+        raise SmartsTooComplex(
+            f"a treatment SMARTS may have at most {MAX_SMARTS_LENGTH} characters and {MAX_SMARTS_COMPONENTS} "
+            f"dot-separated components; this one has {len(smarts)} and {components}",
+            {"length": len(smarts), "components": components, "max_length": MAX_SMARTS_LENGTH,
+             "max_components": MAX_SMARTS_COMPONENTS},
+        )
+
+
 def submit_causal_effect(request: dict[str, Any], settings: Settings, store: JobStore) -> dict[str, Any]:
-    meta = read_meta(settings.datasets_dir, request["dataset_id"])
+    if "smarts" in request["treatment"]:
+        check_smarts(request["treatment"]["smarts"])
+    meta = dataset_meta(settings, request["dataset_id"])
     columns = list(meta.get("context_columns", [])) + ([MECHANISM_COLUMN] if meta.get("mechanism_column") else [])
     treatment_column = request["treatment"].get("column")
     asked = list(request["confounders"]) + list(request.get("effect_modifiers") or []) + (

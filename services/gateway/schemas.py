@@ -2,15 +2,81 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+import json
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from shared.config import get_settings
+from shared.export import LONE_SURROGATE
 from shared.schemas import ErrorDetailSchema, MoleculeResultSchema
+
+MAX_WAIT_SECONDS = 30
+# No request needs more than a few levels; deeper documents only cost recursion in the parsers behind us.
+MAX_JSON_DEPTH = 32
+
+
+def nesting_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
+    """How deeply lists and dicts nest in ``value`` (a scalar is 0, ``{}`` is 1), level by level: no recursion.
+
+    Counting stops past ``limit``.
+    """
+    depth, level = 0, [value]
+    while depth <= limit:
+        containers = [v for v in level if isinstance(v, dict | list)]
+        if not containers:
+            return depth
+        depth += 1
+        level = [child for c in containers for child in (c.values() if isinstance(c, dict) else c)]
+    return depth
+
+
+def wait_field() -> fields.Float:
+    return fields.Float(
+        load_default=0.0,
+        validate=validate.Range(min=0, max=MAX_WAIT_SECONDS),
+        metadata={"description": "Seconds to wait for the job to finish before answering 202"},
+    )
+
+
+class JsonObject(fields.Field):
+    """A form field holding a JSON object as text (an upload's column mapping); empty means ``{}``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
+        if not isinstance(value, str):
+            raise ValidationError("must be JSON text")
+        try:
+            loaded = json.loads(value) if value else {}
+        except (ValueError, RecursionError) as exc:
+            raise ValidationError("is not JSON") from exc
+        if not isinstance(loaded, dict):
+            raise ValidationError("must be a JSON object")
+        if nesting_depth(loaded) > MAX_JSON_DEPTH:
+            raise ValidationError(f"nests deeper than {MAX_JSON_DEPTH} levels")
+        return loaded
+
+
+class UploadFormSchema(Schema):
+    """The form fields sent beside a multipart CSV/SDF ``file``; other form fields are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    format = fields.String(load_default=None, validate=validate.OneOf(("csv", "sdf")),
+                           metadata={"description": "csv or sdf; default from the file name"})
+    mapping = JsonObject(load_default=dict, metadata={"description": "JSON column mapping (see the README)"})
+    model = fields.String(load_default=None)
+    wait = wait_field()
+
+
+def unicode_text(value: str) -> None:
+    if LONE_SURROGATE.search(value):  # it could be echoed in JSON, but never written to a CSV or SDF export
+        raise ValidationError("must be Unicode text: it holds a lone surrogate such as \\ud800")
 
 
 class MoleculeInSchema(Schema):
     id = fields.String(
-        validate=validate.Length(min=1, max=200),
+        validate=[validate.Length(min=1, max=200), unicode_text],
         metadata={"description": "Caller's identifier, echoed in the result; defaults to the 0-based index"},
     )
     smiles = fields.String(validate=validate.Length(max=2_000), metadata={"description": "SMILES (or molblock)"})
@@ -29,11 +95,7 @@ class PredictionRequestSchema(Schema):
         metadata={"description": "Model name (newest version) or name@version", "example": "akt1"},
     )
     molecules = fields.List(fields.Nested(MoleculeInSchema), required=True)
-    wait = fields.Float(
-        load_default=0.0,
-        validate=validate.Range(min=0, max=30),
-        metadata={"description": "Seconds to wait for the job to finish before answering 202"},
-    )
+    wait = wait_field()
 
     @validates_schema
     def _batch_size(self, data: dict, **_: object) -> None:

@@ -15,6 +15,7 @@ import redis
 from celery import chain
 from kombu.exceptions import OperationalError
 
+from services.gateway.schemas import MAX_WAIT_SECONDS
 from shared.celery_app import ANNOTATE_TASK, EXPORT_SDF_TASK, FEATURIZE_TASK, PREDICT_TASK, celery_app
 from shared.config import Settings
 from shared.errors import BrokerUnavailable, CausalmolError, InvalidRequest, JobNotFound
@@ -81,10 +82,10 @@ def submit_prediction(
 
 
 def wait_for_job(store: JobStore, job_id: str, seconds: float) -> dict[str, Any] | None:
-    """The finished job if it finishes within ``seconds``, else None."""
-    if seconds <= 0:
+    """The finished job if it finishes within ``seconds`` (at most ``MAX_WAIT_SECONDS``), else None."""
+    if not seconds > 0:  # also NaN, which no deadline would ever pass
         return None
-    record = store.wait(job_id, seconds)
+    record = store.wait(job_id, min(seconds, MAX_WAIT_SECONDS))
     return get_job(store, job_id) if record and record["status"] in FINISHED else None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from flask import Flask
 
@@ -91,6 +93,41 @@ def test_json_that_is_not_an_object_is_400_invalid_json(client, raw):
     response = client.post("/v1/predictions", data=raw, content_type="application/json")
     assert response.status_code == 400
     assert error_of(response)["code"] == "invalid_json"
+
+
+@pytest.mark.parametrize("depth", [40, 100_000])  # past our limit; past the JSON decoder's recursion limit
+def test_deeply_nested_json_is_400_invalid_json(client, depth):
+    raw = '{"model": "akt1", "molecules": ' + "[" * depth + "]" * depth + "}"
+    response = client.post("/v1/predictions", data=raw, content_type="application/json")
+    assert response.status_code == 400  # 100,000 levels used to be a RecursionError: a 500
+    error = error_of(response)
+    assert error["code"] == "invalid_json"
+    assert error["details"] == {"max_depth": 32}
+
+
+def upload(client, content, **form):
+    return client.post("/v1/predictions", data={"file": (io.BytesIO(content), "batch.csv"), "model": "akt1", **form})
+
+
+def test_csv_upload_with_bare_cr_line_endings_is_read(client, ctx):
+    response = upload(client, b"smiles,name\rCCO,a\rCCC,b\rCCCC,c\r", mapping='{"id": "name"}')
+    assert response.status_code == 202, response.get_json()  # used to be a 500 (csv.Error)
+    assert ctx.job_store.record(response.get_json()["job_id"])["total"] == 3
+
+
+def test_csv_upload_with_a_field_over_the_csv_limit_is_400(client):
+    response = upload(client, b"smiles\n" + b"C" * 200_000 + b"\n")
+    assert response.status_code == 400  # used to be a 500 (csv.Error)
+    assert error_of(response)["details"]["line"] == 2
+
+
+@pytest.mark.parametrize("form", [{"wait": "abc"}, {"wait": "nan"}, {"mapping": "[1]"}, {"format": "xlsx"}])
+def test_upload_form_fields_go_through_the_schema(client, form):
+    response = upload(client, b"smiles\nCCO\n", **form)
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "validation_error"
+    assert set(error["details"]["fields"]) == set(form)
 
 
 def test_schema_violation_is_400_with_field_messages(client):

@@ -73,6 +73,7 @@ def test_error_code_descriptions_name_the_stable_codes():
     assert "model_retired" in ERROR_CODES["410"]
     assert "broker_unavailable" in ERROR_CODES["503"]
     assert "job_not_found" in ERROR_CODES["404"] and "model_not_found" in ERROR_CODES["404"]
+    assert "smarts_too_complex" in ERROR_CODES["400"] and "200 characters" in ERROR_CODES["400"]
 
 
 def test_every_reference_resolves(spec):

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 from marshmallow import ValidationError
 
-from services.gateway.schemas import ErrorSchema, JobAcceptedSchema, JobSchema, PredictionRequestSchema
+from services.gateway.schemas import (
+    MAX_JSON_DEPTH,
+    ErrorSchema,
+    JobAcceptedSchema,
+    JobSchema,
+    PredictionRequestSchema,
+    UploadFormSchema,
+    nesting_depth,
+)
 from shared.errors import JobNotFound
 from shared.jobs import MemoryJobStore, new_job_record
 
@@ -112,3 +120,60 @@ def test_accepted_and_error_shapes():
     assert JobAcceptedSchema().dump(accepted) == accepted
     assert ErrorSchema().validate(JobNotFound("no job j", {"job_id": "j"}).to_dict()) == {}
     assert "error" in ErrorSchema().validate({"code": "x"})
+
+
+def test_a_molecule_id_with_a_lone_surrogate_is_rejected():
+    # it would be echoed in JSON, but no CSV or SDF export can hold it
+    assert errors_of({"model": "akt1", "molecules": [{"id": "a\ud800", "smiles": "CCO"}]}) == {
+        "molecules": {0: {"id": ["must be Unicode text: it holds a lone surrogate such as \\ud800"]}}}
+
+
+def test_a_smiles_with_a_lone_surrogate_is_left_to_the_featurizer():
+    load({"model": "akt1", "molecules": [{"smiles": "C\ud800"}]})  # a per-molecule invalid_smiles, not a 400
+
+
+@pytest.mark.parametrize(("value", "depth"), [(1, 0), ({}, 1), ({"a": [1, {"b": []}]}, 4), ([[[[]]]], 4)])
+def test_nesting_depth(value, depth):
+    assert nesting_depth(value) == depth
+
+
+def test_nesting_depth_stops_counting_past_the_limit():
+    deep: list = []
+    for _ in range(10_000):  # deeper than Python's recursion limit: counted without recursion
+        deep = [deep]
+    assert nesting_depth(deep) == MAX_JSON_DEPTH + 1
+
+
+def load_form(form):
+    return UploadFormSchema().load(form)
+
+
+def form_errors(form):
+    with pytest.raises(ValidationError) as info:
+        load_form(form)
+    return info.value.messages
+
+
+def test_upload_form_defaults_and_ignores_other_fields():
+    assert load_form({"other": "x"}) == {"format": None, "mapping": {}, "model": None, "wait": 0.0}
+    assert load_form({"mapping": '{"activity": "ic50"}', "wait": "2.5", "format": "sdf", "model": "akt1"}) == {
+        "format": "sdf", "mapping": {"activity": "ic50"}, "model": "akt1", "wait": 2.5}
+
+
+@pytest.mark.parametrize("wait", ["abc", "nan", "inf", "-1", "31"])
+def test_upload_form_wait_is_a_bounded_number(wait):
+    assert "wait" in form_errors({"wait": wait})  # wait=nan used to lift the 30 s cap, "abc" was a 500
+
+
+@pytest.mark.parametrize(("mapping", "message"), [
+    ("{not json", "is not JSON"),
+    ("[1, 2]", "must be a JSON object"),
+    ('{"a": ' * 40 + "1" + "}" * 40, f"nests deeper than {MAX_JSON_DEPTH} levels"),
+    ("[" * 100_000 + "]" * 100_000, "is not JSON"),  # past the decoder's recursion limit
+])
+def test_upload_form_mapping_is_a_json_object(mapping, message):
+    assert form_errors({"mapping": mapping}) == {"mapping": [message]}
+
+
+def test_upload_form_format_is_csv_or_sdf():
+    assert "format" in form_errors({"format": "xlsx"})

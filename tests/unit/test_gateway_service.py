@@ -7,6 +7,7 @@ and what it does when the broker refuses), with no broker and no workers.
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from kombu.exceptions import OperationalError
@@ -193,6 +194,23 @@ def test_wait_returns_the_finished_job():
     assert job["status"] == "succeeded"
     assert job["results"] == [{"id": "0"}]
     assert job["progress"] == {"done": 1, "total": 1}
+
+
+@pytest.mark.parametrize("seconds", [float("nan"), -1.0])
+def test_wait_that_is_not_a_positive_number_does_not_wait(seconds):
+    store = MemoryJobStore()
+    store.create(new_job_record("j", {"name": "akt1", "version": 1}, total=1, n_chunks=1))
+    started = time.monotonic()
+    assert service.wait_for_job(store, "j", seconds) is None  # NaN used to wait for as long as the job ran
+    assert time.monotonic() - started < 1
+
+
+def test_wait_is_capped(monkeypatch):
+    waited = []
+    store = MemoryJobStore()
+    monkeypatch.setattr(store, "wait", lambda job_id, seconds: waited.append(seconds))
+    service.wait_for_job(store, "j", 1e9)
+    assert waited == [30]
 
 
 def test_wait_times_out_with_none():
