@@ -138,9 +138,21 @@ def evaluate(
         "spread": tree_spread(model, x[test]),
         "reliance": Counter(e["reliance"] for v in validity for e in v["evidence"]
                             if e["additive"] and abs(e["contribution"] or 0) >= 0.05),
+        "short_of_supported": Counter(reason for v in validity if v["verdict"] != "supported"
+                                      and v["applicability_domain"]["in_domain"] for reason in shortfalls(v)),
         "profile": profile, "ms": ms, "n_train": len(train),
         "rmse": float(np.sqrt(np.mean((predicted - y[test]) ** 2))),
     }
+
+
+SHORTFALLS = {"trees disagree": "trees disagree", "nearest training analogue": "not well covered",
+              "below the 0.8 needed": "focus below 0.8", "too small to tell": "focus unknown",
+              "(not more than": "consistent share <= 50%", "does not rely measurably": "no reliance"}
+
+
+def shortfalls(validity: dict[str, Any]) -> set[str]:
+    """Which conditions of ``supported`` an in-domain prediction missed, read from its reasons."""
+    return {label for phrase, label in SHORTFALLS.items() if any(phrase in r for r in validity["reasons"])}
 
 
 def difference_statistics(supported: np.ndarray, unsupported: np.ndarray) -> dict[str, float]:
@@ -176,6 +188,8 @@ def summarize(name: str, split: str, seed: int, result: dict[str, Any]) -> dict[
     total = sum(result["reliance"].values())
     print(f"   relied-on substructures (|contribution| >= 0.05): "
           f"{ {k: f'{v / total:.0%}' for k, v in sorted(result['reliance'].items())} }")
+    print(f"   in-domain predictions short of supported, by condition missed (one may miss several): "
+          f"{dict(result['short_of_supported'].most_common())}")
     print(f"   {'verdict':<12} {'n':>5} {'share':>6} {'MAE':>7}")
     for verdict in ("supported", "caution", "unsupported", "unknown"):
         chosen = errors[verdicts == verdict]
