@@ -56,7 +56,7 @@ def submit_dataset(
     if file_format == "csv":
         wanted = {role: mapping.get(role) for role in ("structure", "activity", "id", "mechanism")}
         wanted["structure"] = wanted["structure"] or "smiles"
-        wanted.update({f"context:{c}": c for c in mapping.get("context", [])})
+        wanted.update({f"context:{c}": c for c in mapping.get("context") or []})  # null: none, as the featurizer
         require_columns(csv_header(content), wanted)
     dataset_id = dataset_id_for(content, mapping)
     meta = existing_dataset(settings, dataset_id)

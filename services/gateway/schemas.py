@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from shared.config import get_settings
 from shared.export import LONE_SURROGATE
@@ -39,8 +39,25 @@ def wait_field() -> fields.Float:
     )
 
 
+class MappingSchema(Schema):
+    """The types of the mapping keys the gateway reads itself; the featurizer checks the other keys and the values."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    structure = fields.String(allow_none=True)
+    activity = fields.String(allow_none=True)
+    id = fields.String(allow_none=True)
+    mechanism = fields.String(allow_none=True)
+    context = fields.List(fields.String(), allow_none=True)
+
+
 class JsonObject(fields.Field):
-    """A form field holding a JSON object as text (an upload's column mapping); empty means ``{}``."""
+    """A form field holding a JSON object as text, loaded through ``schema``; empty means ``{}``."""
+
+    def __init__(self, schema: type[Schema], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.schema = schema()
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
         if not isinstance(value, str):
@@ -53,7 +70,7 @@ class JsonObject(fields.Field):
             raise ValidationError("must be a JSON object")
         if nesting_depth(loaded) > MAX_JSON_DEPTH:
             raise ValidationError(f"nests deeper than {MAX_JSON_DEPTH} levels")
-        return loaded
+        return self.schema.load(loaded)
 
 
 class UploadFormSchema(Schema):
@@ -64,7 +81,8 @@ class UploadFormSchema(Schema):
 
     format = fields.String(load_default=None, validate=validate.OneOf(("csv", "sdf")),
                            metadata={"description": "csv or sdf; default from the file name"})
-    mapping = JsonObject(load_default=dict, metadata={"description": "JSON column mapping (see the README)"})
+    mapping = JsonObject(MappingSchema, load_default=dict,
+                         metadata={"description": "JSON column mapping (see the README)"})
     model = fields.String(load_default=None)
     wait = wait_field()
 

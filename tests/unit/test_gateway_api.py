@@ -121,13 +121,22 @@ def test_csv_upload_with_a_field_over_the_csv_limit_is_400(client):
     assert error_of(response)["details"]["line"] == 2
 
 
-@pytest.mark.parametrize("form", [{"wait": "abc"}, {"wait": "nan"}, {"mapping": "[1]"}, {"format": "xlsx"}])
-def test_upload_form_fields_go_through_the_schema(client, form):
-    response = upload(client, b"smiles\nCCO\n", **form)
+CSV, SDF = b"smiles\nCCO\n", b"x\n\n\nM  END\n> <id>\na\n$$$$\n"
+
+
+@pytest.mark.parametrize(("content", "form", "field"), [
+    (CSV, {"wait": "abc"}, "wait"),
+    (CSV, {"wait": "nan"}, "wait"),
+    (CSV, {"mapping": "[1]"}, "mapping"),
+    (CSV, {"format": "xlsx"}, "format"),
+    (SDF, {"mapping": '{"id": {"a": 1}}', "format": "sdf"}, "mapping"),  # used to be a 500
+])
+def test_upload_form_fields_go_through_the_schema(client, content, form, field):
+    response = upload(client, content, **form)
     assert response.status_code == 400
     error = error_of(response)
     assert error["code"] == "validation_error"
-    assert set(error["details"]["fields"]) == set(form)
+    assert set(error["details"]["fields"]) == {field}
 
 
 def test_schema_violation_is_400_with_field_messages(client):

@@ -162,3 +162,15 @@ def test_a_dataset_with_a_field_over_the_csv_limit_is_a_400_before_any_job(clien
     error = error_of(upload(client, b"smiles,pactivity\nCCO,5\n" + b"C" * 200_000 + b",6\n"), 400, "validation_error")
     assert error["details"]["line"] == 3
     assert RecordingChain.sent == []
+
+
+def test_a_dataset_mapping_with_a_context_that_is_not_a_list_is_a_400(client):
+    error = error_of(upload(client, b"smiles,pactivity\nCCO,5\n", mapping=json.dumps({"activity": "pactivity",
+                                                                                      "context": 5})),
+                     400, "validation_error")  # used to be a 500
+    assert error["details"]["fields"] == {"mapping": {"context": ["Not a valid list."]}}
+
+
+def test_a_dataset_mapping_with_a_null_context_means_none(client):
+    mapping = json.dumps({"activity": "pactivity", "context": None})
+    assert upload(client, b"smiles,pactivity\nCCO,5\n", mapping=mapping).status_code == 202

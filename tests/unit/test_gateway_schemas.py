@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from marshmallow import ValidationError
 
@@ -177,3 +179,18 @@ def test_upload_form_mapping_is_a_json_object(mapping, message):
 
 def test_upload_form_format_is_csv_or_sdf():
     assert "format" in form_errors({"format": "xlsx"})
+
+
+@pytest.mark.parametrize(("mapping", "messages"), [
+    ({"context": 5}, {"context": ["Not a valid list."]}),  # used to be a 500 (iterating an int)
+    ({"id": {"a": 1}}, {"id": ["Not a valid string."]}),  # used to be a 500 for an SDF (an unhashable key)
+    ({"structure": ["smiles"]}, {"structure": ["Not a valid string."]}),
+    ({"activity": "ic50", "context": ["assay", 7]}, {"context": {1: ["Not a valid string."]}}),
+])
+def test_upload_form_mapping_keys_the_gateway_reads_are_typed(mapping, messages):
+    assert form_errors({"mapping": json.dumps(mapping)}) == {"mapping": messages}
+
+
+def test_upload_form_mapping_leaves_other_keys_and_nulls_to_the_featurizer():
+    mapping = {"activity": "ic50", "activity_type": "value", "unit": "nM", "context": None, "extra": 1}
+    assert load_form({"mapping": json.dumps(mapping)})["mapping"] == mapping
