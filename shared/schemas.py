@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 
 from shared import verdicts
 
-VERDICTS = tuple(verdicts.VERDICTS)
+VERDICTS = ("supported", "caution", "unsupported", "unknown")  # the public order; shared.verdicts has the rules
 EFFECT_STATUSES = tuple(verdicts.EFFECT_STATUSES)
 NOT_PROFILED = "not_profiled"  # a substructure of the molecule too rare in the training data to have an effect
 
