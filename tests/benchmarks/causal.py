@@ -256,6 +256,32 @@ def build_time(rows: list[dict[str, str]]) -> None:
           f"{len(profile['treatments'])} treatments, {profile['effect_counts']}")
 
 
+CAPIVASERTIB = "NC(=O)C1(CCN(CC1)c1ncnc2[nH]ccc12)Cc1ccc(Cl)cc1"
+
+
+def capivasertib_example(rows: list[dict[str, str]]) -> None:
+    """The README's example: capivasertib annotated by a model and profile built on the whole AKT set."""
+    import json
+
+    from services.causal.evidence import CausalContext, compile_profile
+    from services.causal.logic import annotate_molecules
+    from services.causal.profile import build_profile
+    from services.featurizer.logic import featurize_molecule, make_featurizer
+    from services.predictor.estimators import make_estimator
+    from shared.applicability import NearestNeighbourIndex, pack_fingerprints
+
+    rows, molecules, x = featurized(rows)
+    model, _ = make_estimator(ESTIMATOR, 0)
+    model.fit(x, np.array([float(r["pactivity"]) for r in rows]))
+    model.set_params(n_jobs=1)
+    profile = build_profile(rows, ["gene"], "mechanism", MODEL, seed=0)
+    query = [featurize_molecule({"id": "capivasertib", "smiles": CAPIVASERTIB}, make_featurizer(FEATURIZER))]
+    index = NearestNeighbourIndex(pack_fingerprints([m["ad_bits"] for m in molecules]))
+    threshold = domain_threshold(molecules, x, np.array([float(r["pactivity"]) for r in rows]))
+    annotate_molecules(query, index, threshold, CausalContext(compile_profile(profile), model, FEATURIZER, 2048))
+    print(json.dumps(query[0]["causal_validity"], indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
@@ -263,9 +289,13 @@ def main() -> None:
     parser.add_argument("--split-seeds", type=int, nargs="*", default=[0], help="splits to evaluate")
     parser.add_argument("--context-split", action="store_true", help="also hold out whole assays / isoforms")
     parser.add_argument("--datasets", nargs="*", default=["PIK3CA", "AKT"])
+    parser.add_argument("--example", action="store_true", help="only the README's capivasertib example")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     akt = akt_rows(args.data)
+    if args.example:
+        capivasertib_example(akt)
+        return
     if not args.skip_build:
         build_time(akt)
     sets = {"PIK3CA": (pik3ca_rows(args.data), ["assay_chembl_id"], None), "AKT": (akt, ["gene"], "mechanism")}
