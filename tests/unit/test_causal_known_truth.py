@@ -124,3 +124,21 @@ def test_discovered_mechanisms_ignore_the_outcome(rows):
     ids_shuffled, _ = mechanism_section(bits, shuffled, None, 0, smiles, treatments, presence)
     assert len(set(ids)) > 1
     assert np.array_equal(ids, ids_shuffled)
+
+
+@pytest.mark.parametrize("estimator", ["double_ml", "propensity_weighting"])
+def test_every_estimator_can_be_refuted_by_dowhy(rows, estimator):
+    from services.causal.effects import prepare_context
+    from services.causal.estimators import run_estimator
+    from services.causal.refuters import REFUTERS, run_refuter
+
+    pattern = Chem.MolFromSmarts("[CH3]O")
+    t = np.array([Chem.MolFromSmiles(r["canonical_smiles"]).HasSubstructMatch(pattern) for r in rows], dtype=int)
+    ctx = prepare_context(np.array([float(r["pactivity"]) for r in rows]),
+                          {"assay_chembl_id": [r["assay_chembl_id"] for r in rows]}, seed=0)
+    estimate = run_estimator(estimator, ctx.data(t))
+    for name in REFUTERS:
+        refutation = run_refuter(name, ctx.data(t), estimate, 3, 0)
+        assert refutation["new_effect"] is not None, name  # DoWhy re-ran this estimator
+    placebo = run_refuter("placebo_treatment", ctx.data(t), estimate, 3, 0)
+    assert abs(placebo["new_effect"]) < 0.3 and placebo["passed"]
