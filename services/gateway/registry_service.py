@@ -84,6 +84,8 @@ def submit_training(request: dict[str, Any], settings: Settings, store: JobStore
     unknown = [c for c in request.get("confounders") or [] if c not in columns]
     if unknown:
         raise InvalidRequest(f"the dataset has no column {unknown}", {"unknown": unknown, "available_columns": columns})
+    for smarts in request.get("treatments") or []:
+        check_smarts(smarts)
     message = {"name": request["name"], "dataset_id": meta["dataset_id"], "featurizer": featurizer,
                "estimator": estimator, "split": request["split"], "seed": request["seed"],
                "causal": {"treatments": list(dict.fromkeys(request.get("treatments") or [])),

@@ -74,8 +74,10 @@ def require_columns(available: list[str], wanted: dict[str, str | None]) -> None
 def sdf_records(text: str) -> list[tuple[str, dict[str, str]]]:
     """(molblock, properties) per record."""
     records = []
-    for chunk in text.split("$$$$"):
-        lines = chunk.strip("\r\n").splitlines()
+    for index, chunk in enumerate(text.split("$$$$")):
+        # Drop only what is left of the "$$$$" line: a record's title line may be blank (RDKit writes it so for a
+        # molecule without _Name), and stripping it would shift the molblock's header.
+        lines = chunk.splitlines()[1 if index else 0 :]
         if not any(line.strip() for line in lines):
             continue
         end = next((i for i, line in enumerate(lines) if line.startswith("M  END")), len(lines) - 1)

@@ -47,3 +47,15 @@ def test_too_many_columns_is_a_400():
 def test_not_utf8_is_a_400():
     with pytest.raises(InvalidRequest):
         csv_header(b"smiles\n\xff\n")
+
+
+def test_sdf_records_with_blank_titles_keep_their_header():
+    """RDKit writes a blank title line for a molecule without _Name: the molblock's header must not shift."""
+    from rdkit import Chem
+
+    block = "".join(Chem.MolToMolBlock(Chem.MolFromSmiles(s)) + "\n>  <id>\nm" + str(i) + "\n\n$$$$\n"
+                    for i, s in enumerate(["CCO", "c1ccccc1"]))
+    molecules = molecules_from_upload(block.encode(), "sdf", {"id": "id"})
+    assert [m["id"] for m in molecules] == ["m0", "m1"]
+    for molecule, smiles in zip(molecules, ["CCO", "c1ccccc1"], strict=True):
+        assert Chem.MolToSmiles(Chem.MolFromMolBlock(molecule["molblock"])) == Chem.CanonSmiles(smiles)
