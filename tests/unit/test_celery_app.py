@@ -79,8 +79,9 @@ def test_a_failed_task_marks_its_job_failed(store):
     _Task().on_failure(ValueError("boom"), "task-id", ({"job_id": "j1", "chunk": 0},), {}, None)
     record = store.record("j1")
     assert record["status"] == "failed"
-    assert record["error"] == {"code": "task_failed",  # the exception text stays in the log, never in the job
-                               "message": "unit.pipeline_task: the step failed unexpectedly; the error is in the service log"}
+    # The exception text stays in the log, never in the job.
+    assert record["error"] == {"code": "task_failed", "message": "unit.pipeline_task: the step failed unexpectedly; "
+                                                                 "the error is in the service log"}
 
 
 def test_a_failure_without_a_job_touches_nothing(store):
