@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 REFERENCE_MODELS = ("akt1", "akt", "pik3ca")
 WORKER_TASK_MODULES = {
     "featurizer": "services.featurizer.tasks",
+    "scoring": "services.scoring.tasks",
     "predictor": "services.predictor.tasks",
     "causal": "services.causal.tasks",
 }
@@ -57,13 +58,30 @@ def run_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def stale_profile(store: Any, name: str, version: int) -> bool:
+    """A ready causal profile written by an earlier engine (``make run`` rebuilds it rather than serve ``unknown``)."""
+    from services.causal.evidence import PROFILE_VERSION
+    from shared.model_store import CAUSAL_PROFILE_FILE
+
+    profile = store.read_sidecar(name, version, CAUSAL_PROFILE_FILE)
+    return profile is not None and profile.get("status") == "ready" and profile.get("version") != PROFILE_VERSION
+
+
 def run_build_reference(args: argparse.Namespace) -> int:
     from services.predictor.reference import build_reference
     from shared.model_store import ModelStore
 
     store = ModelStore(get_settings().models_dir)
     if args.if_missing and store.versions(args.name):
-        print(f"{args.name}@{store.versions(args.name)[-1]} already exists; nothing to do")
+        newest = store.versions(args.name)[-1]
+        if not args.skip_profile and stale_profile(store, args.name, newest):
+            from services.causal.attach import attach_profile
+
+            status = attach_profile(store, get_settings().datasets_dir, store.manifest(args.name, newest))
+            print(f"{args.name}@{newest} already exists; its causal profile, from an earlier engine, was rebuilt "
+                  f"({status})")
+        else:
+            print(f"{args.name}@{newest} already exists; nothing to do")
         return 0
     manifest = build_reference(store, args.name, args.limit)
     if not args.skip_profile:

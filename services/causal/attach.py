@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from services.causal.evidence import PROFILE_VERSION
 from services.causal.profile import build_profile
 from shared.datasets import MECHANISM_COLUMN, read_meta, read_rows
 from shared.model_store import CAUSAL_PROFILE_FILE, ModelStore
@@ -14,12 +15,16 @@ logger = logging.getLogger(__name__)
 
 
 def attach_profile(models: ModelStore, datasets_dir: Path, manifest: dict[str, Any]) -> str:
-    """Build and store the version's profile once; its status. A failure is recorded in the profile, not raised:
-    the version is already written and serves, with verdict ``unknown`` until a profile exists."""
+    """Build and store the version's profile once (again when the stored one is from an earlier engine); its status.
+    A failure is recorded in the profile, not raised: the version is already written and serves, with verdict
+    ``unknown`` until a profile exists."""
     name, version = manifest["name"], manifest["version"]
     existing = models.read_sidecar(name, version, CAUSAL_PROFILE_FILE)
-    if existing is not None and existing.get("status") != "failed":
+    current = existing is not None and existing.get("version") == PROFILE_VERSION
+    if existing is not None and existing.get("status") != "failed" and (current or existing.get("status") != "ready"):
         return existing.get("status", "ready")
+    if existing is not None and not current and existing.get("status") == "ready":
+        logger.info("the causal profile of %s@%s is from an earlier engine: rebuilding it", name, version)
     dataset_id = manifest["dataset"]["id"]
     meta = read_meta(datasets_dir, dataset_id)
     asked = (manifest.get("provenance") or {}).get("causal") or {}

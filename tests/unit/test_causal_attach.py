@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.causal import attach
+from services.causal.evidence import PROFILE_VERSION
 from shared.model_store import CAUSAL_PROFILE_FILE, ModelStore
 
 MANIFEST = {"name": "m", "version": 1, "dataset": {"id": "ds_abc"}, "featurizer": {"name": "morgan_counts"},
@@ -25,7 +26,7 @@ def test_builds_once_with_the_versions_spec(models, monkeypatch, tmp_path):
 
     def fake_build(rows, context, mechanism, model, seed, extra_smarts, confounder_columns):
         calls.append((rows, context, mechanism, model, seed, extra_smarts, confounder_columns))
-        return {"status": "ready", "effects": []}
+        return {"status": "ready", "version": PROFILE_VERSION, "effects": []}
 
     monkeypatch.setattr(attach, "build_profile", fake_build)
     assert attach.attach_profile(models, tmp_path, MANIFEST) == "ready"
@@ -58,3 +59,17 @@ def test_a_failure_is_recorded_and_retried_next_time(models, monkeypatch, tmp_pa
     assert "no overlap anywhere" in models.read_sidecar("m", 1, CAUSAL_PROFILE_FILE)["error"]
     monkeypatch.setattr(attach, "build_profile", lambda *_, **__: {"status": "ready"})
     assert attach.attach_profile(models, tmp_path, MANIFEST) == "ready"
+
+
+def test_a_profile_of_the_first_engine_is_rebuilt_once(models, monkeypatch, tmp_path):
+    models.write_sidecar("m", 1, CAUSAL_PROFILE_FILE, {"status": "ready", "version": 1})
+    built = []
+
+    def fake_build(*_, **__):
+        built.append(1)
+        return {"status": "ready", "version": PROFILE_VERSION}
+
+    monkeypatch.setattr(attach, "build_profile", fake_build)
+    assert attach.attach_profile(models, tmp_path, MANIFEST) == "ready"
+    assert attach.attach_profile(models, tmp_path, MANIFEST) == "ready"
+    assert len(built) == 1 and models.read_sidecar("m", 1, CAUSAL_PROFILE_FILE)["version"] == PROFILE_VERSION
