@@ -37,8 +37,14 @@ SINGLE_RESULT_KINDS = ("dataset", "training", "causal_effect", "export")
 
 
 def new_job_record(
-    job_id: str, model: dict[str, Any] | None, total: int, n_chunks: int, kind: str = PREDICTION
+    job_id: str,
+    model: dict[str, Any] | None,
+    total: int,
+    n_chunks: int,
+    kind: str = PREDICTION,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
+    """A new job's state; ``request_id`` (the HTTP request that made it) is kept only when there is one."""
     return {
         "job_id": job_id,
         "kind": kind,
@@ -51,6 +57,7 @@ def new_job_record(
         "created_at": utc_now(),
         "finished_at": None,
         "error": None,
+        **({"request_id": request_id} if request_id else {}),  # Redis hashes hold no None
     }
 
 
