@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
+import uuid
 from importlib.metadata import PackageNotFoundError, version
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, g, jsonify, request
 
 from services.gateway.context import EXTENSION, GatewayContext
 from shared.celery_app import configure_celery
 from shared.config import get_settings
 from shared.jobs import get_job_store
+from shared.logging import bind_request_id, reset_request_id
 from shared.model_store import ModelStore
 
 logger = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A caller's id is kept only if it is short and plain: it goes into every log line and into job records.
+VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def package_version() -> str:
@@ -24,9 +31,30 @@ def package_version() -> str:
         return "0.0.0"
 
 
+def register_request_id(app: Flask) -> None:
+    """Every request gets an id (the caller's ``X-Request-ID`` or a new one): on ``g``, in its logs, echoed back."""
+
+    @app.before_request
+    def _bind() -> None:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = incoming if VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        g.request_id_token = bind_request_id(g.request_id)
+
+    @app.after_request
+    def _echo(response: Response) -> Response:
+        if "request_id" in g:
+            response.headers[REQUEST_ID_HEADER] = g.request_id
+        return response
+
+    @app.teardown_request
+    def _unbind(_exc: BaseException | None) -> None:
+        if "request_id_token" in g:
+            reset_request_id(g.pop("request_id_token"))
+
+
 def create_app() -> Flask:
     """The gateway app, configured from ``CAUSALMOL_*`` environment variables."""
-    from services.gateway import api, errors, health, registry_api
+    from services.gateway import api, errors, health, metrics, registry_api
     from services.gateway.openapi import build_spec
 
     settings = get_settings()
@@ -35,6 +63,8 @@ def create_app() -> Flask:
     app.json.sort_keys = False
     configure_celery(settings)
     app.extensions[EXTENSION] = GatewayContext(settings, get_job_store(), ModelStore(settings.models_dir))
+    register_request_id(app)  # first, so that every later hook and handler logs the id
+    metrics.init_app(app, settings)
     errors.register_error_handlers(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(registry_api.bp)

@@ -1,9 +1,49 @@
-"""gunicorn settings for the gateway; ``causalmol gateway`` passes bind, workers and threads on its command line."""
+"""gunicorn settings for the gateway; ``causalmol gateway`` passes bind, workers and threads on its command line.
+
+gunicorn reads this module's public names as settings, so helpers are underscored.
+"""
+
+import os as _os
+import shutil as _shutil
+import tempfile as _tempfile
+from pathlib import Path as _Path
 
 worker_class = "gthread"
 timeout = 60  # a POST may wait up to 30 s for its job
 graceful_timeout = 20
-accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# The app logs one JSON line per request, with its request id (services/gateway/metrics.py): no second, text one.
+accesslog = None
 # gunicorn's control socket has one default path per user: several gateways on one host would collide on it.
 control_socket_disable = True
+
+# Prometheus multiprocess mode: each worker writes its samples to files here and any worker's /metrics sums them.
+# Set in the master, before it forks, so every worker inherits it (prometheus-client reads it at import).
+_OWN_METRICS_DIR = not _os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_METRICS_DIR:
+    _os.environ["PROMETHEUS_MULTIPROC_DIR"] = _tempfile.mkdtemp(prefix="causalmol-metrics-")
+_METRICS_DIR = _Path(_os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def on_starting(server: object) -> None:
+    _METRICS_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in _METRICS_DIR.glob("*.db"):  # an earlier run's samples would be summed into this one's
+        stale.unlink()
+
+
+def post_fork(server: object, worker: object) -> None:
+    # ``causalmol gateway`` configured logging in the process it replaced with gunicorn: do it again per worker.
+    from shared.config import get_settings
+    from shared.logging import configure_logging
+
+    configure_logging("gateway", get_settings().log_level)
+
+
+def child_exit(server: object, worker: object) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: object) -> None:
+    if _OWN_METRICS_DIR:
+        _shutil.rmtree(_METRICS_DIR, ignore_errors=True)

@@ -15,12 +15,14 @@ import redis
 from celery import chain
 from kombu.exceptions import OperationalError
 
+from services.gateway import metrics
 from services.gateway.schemas import MAX_WAIT_SECONDS
 from shared.celery_app import ANNOTATE_TASK, EXPORT_SDF_TASK, FEATURIZE_TASK, PREDICT_TASK, celery_app
 from shared.config import Settings
 from shared.errors import BrokerUnavailable, CausalmolError, InvalidRequest, JobNotFound
 from shared.export import results_to_csv
 from shared.jobs import FINISHED, PREDICTION, SUCCEEDED, JobStore, new_job_record
+from shared.logging import current_request_id
 from shared.model_store import ModelStore
 
 logger = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ def start_job(
     If the broker fails part-way, the job is deleted so that no partial job is ever served as a whole one.
     """
     job_id = uuid.uuid4().hex
-    record = new_job_record(job_id, model, total or len(messages), len(messages), kind)
+    record = new_job_record(job_id, model, total or len(messages), len(messages), kind, current_request_id())
     store.create(record)
     try:
         for message in messages:
@@ -51,6 +53,7 @@ def start_job(
     except BrokerUnavailable:
         store.delete(job_id)
         raise
+    metrics.count_submitted(kind)
     logger.info("job %s (%s) queued as %d chain(s) of %s", job_id, kind, len(messages), " -> ".join(task_names))
     return record  # as accepted: a fast worker may already have started it, which the status URL will show
 
@@ -95,6 +98,7 @@ def get_job(store: JobStore, job_id: str) -> dict[str, Any]:
     if job is None:
         raise JobNotFound(f"no job {job_id} (unknown, or its results expired)", {"job_id": job_id})
     job["progress"] = {"done": job["done"], "total": job["total"]}
+    metrics.count_results(store, job)  # every read of a job passes here; it counts each job once
     if job.get("kind", PREDICTION) != PREDICTION:
         job["result"] = job.pop("results")[0] if job["results"] else None
     return job
