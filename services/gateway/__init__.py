@@ -54,7 +54,7 @@ def register_request_id(app: Flask) -> None:
 
 def create_app() -> Flask:
     """The gateway app, configured from ``CAUSALMOL_*`` environment variables."""
-    from services.gateway import api, errors, health, metrics, registry_api
+    from services.gateway import api, docs, errors, health, metrics, registry_api
     from services.gateway.openapi import build_spec
 
     settings = get_settings()
@@ -69,7 +69,8 @@ def create_app() -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(registry_api.bp)
     app.register_blueprint(health.bp)
-    spec = build_spec(package_version())
+    docs.init_app(app)
+    spec = build_spec(package_version(), settings.max_molecules)
 
     @app.get("/openapi.json")
     def openapi() -> Response:

@@ -51,58 +51,79 @@ def _path_param(name: str) -> list[dict[str, Any]]:
     return [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
-def _job_started(summary: str, request: dict[str, Any], *errors: str) -> dict[str, Any]:
-    return {"summary": summary, "requestBody": {"required": True, "content": request}, "responses": {
-        "200": _json("Job", "Finished within `wait`"), "202": _json("JobAccepted", "Queued"), **_errors(*errors)}}
+def _job_started(operation_id: str, summary: str, request: dict[str, Any], *errors: str) -> dict[str, Any]:
+    return {"operationId": operation_id, "summary": summary,
+            "requestBody": {"required": True, "content": request},
+            "responses": {"200": _json("Job", "Finished within `wait`"), "202": _json("JobAccepted", "Queued"),
+                          **_errors(*errors)}}
 
 
-def build_spec(version: str) -> dict[str, Any]:
+def build_spec(version: str, max_molecules: int = 100_000) -> dict[str, Any]:
+    """The document; each operationId is the name of the Flask view that serves it."""
     spec = APISpec(title="causalmol", version=version, openapi_version="3.0.3", plugins=[MarshmallowPlugin()])
     for name, schema in SCHEMAS.items():
         spec.components.schema(name, schema=schema)
     paths: dict[str, dict[str, Any]] = {
         "/v1/predictions": {"post": _job_started(
+            "create_prediction",
             "Predict activity with causal-validity annotations (an async job); JSON, or a CSV/SDF upload",
             {"application/json": {"schema": "PredictionRequest"}, **UPLOAD_FORM},
             "400", "404", "410", "413", "415", "503")},
         "/v1/jobs/{job_id}": {"get": {
+            "operationId": "read_job",
             "summary": "A job's status, progress and (once succeeded) its results in input order",
             "parameters": _path_param("job_id"),
             "responses": {"200": _json("Job", "The job"), **_errors("404", "503")}}},
         "/v1/jobs/{job_id}/results": {"get": {
+            "operationId": "read_results",
             "summary": "A succeeded prediction job's results as json, csv or sdf, caller ids preserved",
             "parameters": [*_path_param("job_id"), {"name": "format", "in": "query",
                                                     "schema": {"type": "string", "enum": ["json", "csv", "sdf"]}}],
             "responses": {"200": {"description": "The results file"}, **_errors("400", "404", "409", "503")}}},
         "/v1/datasets": {"post": {
+            "operationId": "create_dataset",
             "summary": "Upload a CSV or SDF with a column mapping: validated, standardized, immutable",
             "requestBody": {"required": True, "content": UPLOAD_FORM},
             "responses": {"200": DOCUMENT, "201": DOCUMENT, "202": _json("DatasetJob", "Ingesting"),
                           **_errors("400", "413", "503")}}},
-        "/v1/datasets/{dataset_id}": {"get": {"summary": "A dataset's metadata and validation report",
-                                              "parameters": _path_param("dataset_id"),
-                                              "responses": {"200": DOCUMENT, **_errors("404")}}},
+        "/v1/datasets/{dataset_id}": {"get": {
+            "operationId": "read_dataset",
+            "summary": "A dataset's metadata and validation report",
+            "parameters": _path_param("dataset_id"),
+            "responses": {"200": DOCUMENT, **_errors("404")}}},
         "/v1/models": {
-            "get": {"summary": "Models and their versions", "responses": {"200": DOCUMENT}},
-            "post": _job_started("Train a new version of a model on a dataset",
+            "get": {"operationId": "list_models", "summary": "Models and their versions",
+                    "responses": {"200": DOCUMENT}},
+            "post": _job_started("create_model", "Train a new version of a model on a dataset",
                                  {"application/json": {"schema": "TrainingRequest"}}, "400", "404", "415", "503"),
         },
         "/v1/models/{ref}": {
-            "get": {"summary": "The model card of name (newest) or name@version", "parameters": _path_param("ref"),
-                    "responses": {"200": DOCUMENT, **_errors("404")}},
-            "delete": {"summary": "Retire name@version: it stays listed, predicting with it answers 410",
+            "get": {"operationId": "read_model", "summary": "The model card of name (newest) or name@version",
+                    "parameters": _path_param("ref"), "responses": {"200": DOCUMENT, **_errors("404")}},
+            "delete": {"operationId": "retire_model",
+                       "summary": "Retire name@version: it stays listed, predicting with it answers 410",
                        "parameters": _path_param("ref"), "responses": {"200": DOCUMENT, **_errors("400", "404")}},
         },
-        "/v1/models/{ref}/causal": {"get": {"summary": "The version's causal profile", "parameters": _path_param("ref"),
-                                            "responses": {"200": DOCUMENT, **_errors("404")}}},
+        "/v1/models/{ref}/causal": {"get": {
+            "operationId": "read_causal_profile",
+            "summary": "The version's causal profile",
+            "parameters": _path_param("ref"),
+            "responses": {"200": DOCUMENT, **_errors("404")}}},
         "/v1/causal/effects": {"post": _job_started(
-            "Ask a causal-effect question of a dataset; the job's result is a CausalEffect",
+            "create_causal_effect", "Ask a causal-effect question of a dataset; the job's result is a CausalEffect",
             {"application/json": {"schema": "CausalEffectRequest"}}, "400", "404", "415", "503")},
-        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
-        "/readyz": {"get": {"summary": "Readiness: broker, a live worker on each queue, a model in the store",
+        "/healthz": {"get": {"operationId": "healthz", "summary": "Liveness",
+                             "responses": {"200": {"description": "ok"}}}},
+        "/readyz": {"get": {"operationId": "readyz",
+                            "summary": "Readiness: broker, a live worker on each queue, a model in the store",
                             "responses": {"200": {"description": "ready"},
                                           "503": _json("Error", "not_ready, with the failing checks")}}},
     }
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    document = spec.to_dict()
+    # The batch limit is a setting (CAUSALMOL_MAX_MOLECULES), checked by the schema's validator: state it here.
+    molecules = document["components"]["schemas"]["PredictionRequest"]["properties"]["molecules"]
+    molecules.update(minItems=1, maxItems=max_molecules,
+                     description=f"1 to {max_molecules:,} molecules; larger batches are cut into chunks server-side")
+    return document
