@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.gateway import GatewayContext, api, metrics, register_request_id
 from services.gateway.errors import register_error_handlers
-from shared.config import Settings
+from shared.config import QUEUES, Settings
 from shared.jobs import RedisJobStore, new_job_record
 from tests.unit.test_gateway_api import ctx  # noqa: F401  (the fixture: a memory job store and a recording chain)
 from tests.unit.test_jobs_redis import _free_port, redis_server_url  # noqa: F401  (the fixture: a real Redis)
@@ -174,7 +174,8 @@ def test_queue_depth_sums_every_priority_of_each_queue():
     collector = metrics.QueueDepthCollector(FakeRedis({"predictor": 4, "predictor\x06\x169": 1, "causal": 2}))
     (family,) = collector.collect()
     assert family.name == "causalmol_queue_depth"
-    assert {s.labels["queue"]: s.value for s in family.samples} == {"featurizer": 0, "predictor": 5, "causal": 2}
+    assert {s.labels["queue"]: s.value for s in family.samples} == {**dict.fromkeys(QUEUES, 0), "predictor": 5,
+                                                                    "causal": 2}
 
 
 def test_queue_depth_is_absent_when_the_broker_does_not_answer():
