@@ -43,6 +43,7 @@ def start_embedded_worker(ready_timeout: float = 30.0) -> EmbeddedWorker:
         import services.causal.tasks  # noqa: F401
         import services.featurizer.tasks  # noqa: F401
         import services.predictor.tasks  # noqa: F401
+        import services.scoring.tasks  # noqa: F401
 
         _worker = EmbeddedWorker(
             app=celery_app,

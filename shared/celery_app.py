@@ -1,7 +1,10 @@
 """The one Celery app every service uses, created unbound here and configured by ``configure_celery``.
 
 Tasks are routed by name glob to one queue per service, so the gateway can enqueue ``featurize.batch`` by name
-without importing the featurizer (and thus RDKit). Messages are JSON only.
+without importing the featurizer (and thus RDKit). Messages are JSON only. The online path is two hops,
+``PREDICTION_CHAIN``: featurize on the featurizer queue, then score (predict, interval, attributions, domain,
+verdict, and the write of the chunk's results) on the scoring queue, in the process that holds the estimator and
+the causal profile. The predictor queue keeps training, the causal queue the offline profiles and effect questions.
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ from shared.errors import job_error
 logger = logging.getLogger(__name__)
 
 FEATURIZE_TASK = "featurize.batch"
-PREDICT_TASK = "predict.batch"
-ANNOTATE_TASK = "causal.annotate"
+SCORE_TASK = "score.batch"
 INGEST_DATASET_TASK = "featurize.ingest"
 FEATURIZE_DATASET_TASK = "featurize.dataset"
 EXPORT_SDF_TASK = "featurize.export_sdf"
@@ -27,9 +29,11 @@ TRAIN_TASK = "predict.train"
 PROFILE_TASK = "causal.profile"
 EFFECT_TASK = "causal.effect"
 LONG_TASKS = (INGEST_DATASET_TASK, FEATURIZE_DATASET_TASK, TRAIN_TASK, PROFILE_TASK, EFFECT_TASK)
+PREDICTION_CHAIN: tuple[str, ...] = (FEATURIZE_TASK, SCORE_TASK)  # what the gateway publishes per chunk
 
 TASK_ROUTES: dict[str, dict[str, str]] = {
     "featurize.*": {"queue": "featurizer"},
+    "score.*": {"queue": "scoring"},
     "predict.*": {"queue": "predictor"},
     "causal.*": {"queue": "causal"},
 }

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-QUEUES: tuple[str, ...] = ("featurizer", "predictor", "causal")
+# One per worker service: the online path (featurizer, scoring) and training (predictor, causal), see celery_app.
+QUEUES: tuple[str, ...] = ("featurizer", "scoring", "predictor", "causal")
 
 
 @dataclass(frozen=True)

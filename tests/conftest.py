@@ -103,22 +103,24 @@ class Workers:
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start(self) -> None:
-        for service in ("featurizer", "predictor", "causal"):
+        from shared.config import QUEUES
+
+        for service in QUEUES:
             log = (self.logs / f"{service}.log").open("a")
             self.procs[service] = subprocess.Popen(
                 [*CAUSALMOL, "worker", service, "--concurrency", "1"],
                 env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
             )
-        wait_until(self.all_ready, 60, "three workers on their queues", interval=0.5)
+        wait_until(self.all_ready, 60, "a worker on every queue", interval=0.5)
 
     def all_ready(self) -> bool:
         from shared.celery_app import celery_app, configure_celery
-        from shared.config import load_settings
+        from shared.config import QUEUES, load_settings
 
         configure_celery(load_settings(self.env))
         replies = celery_app.control.inspect(timeout=1.0).active_queues() or {}
         queues = {q["name"] for qs in replies.values() for q in qs}
-        return {"featurizer", "predictor", "causal"} <= queues
+        return set(QUEUES) <= queues
 
     def stop(self) -> None:
         for proc in self.procs.values():

@@ -25,6 +25,7 @@ from services.predictor.training import dense_matrix
 from shared.applicability import AD_FILE, NearestNeighbourIndex
 from shared.config import get_settings
 from shared.jobs import JobStore, get_job_store
+from shared.messages import ChunkReceipt, FeaturizedChunk
 from shared.model_store import ModelStore
 from shared.schemas import MoleculeResultSchema
 
@@ -122,8 +123,9 @@ def annotate_molecules(
                                             problem=problem, spread=tree_spread, attribution=attribution)
 
 
-def annotate_chunk(message: dict[str, Any], store: JobStore | None = None) -> dict[str, Any]:
-    """Pipeline step 3: annotate, then write the chunk's public results once (idempotent on redelivery)."""
+def annotate_chunk(message: FeaturizedChunk, store: JobStore | None = None) -> ChunkReceipt:
+    """Scoring, second half (after ``predict_chunk``): annotate, then write the chunk's public results once
+    (idempotent on redelivery)."""
     ref = message["model"]
     index, threshold = domain_index(ref["name"], ref["version"])
     causal, problem = causal_context(ref["name"], ref["version"])

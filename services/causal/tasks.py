@@ -1,4 +1,4 @@
-"""Causal Celery tasks: thin, JSON in and out; the work is in plain functions."""
+"""Causal Celery tasks, the offline work (profiles, effect questions; annotation is ``score.batch``): thin, JSON."""
 
 from __future__ import annotations
 
@@ -6,17 +6,11 @@ from typing import Any
 
 from services.causal.attach import attach_profile
 from services.causal.effects import estimate_question
-from services.causal.logic import annotate_chunk
-from shared.celery_app import ANNOTATE_TASK, EFFECT_TASK, PROFILE_TASK, PipelineTask, celery_app
+from shared.celery_app import EFFECT_TASK, PROFILE_TASK, PipelineTask, celery_app
 from shared.config import get_settings
 from shared.datasets import read_rows
 from shared.jobs import get_job_store
 from shared.model_store import ModelStore
-
-
-@celery_app.task(name=ANNOTATE_TASK, base=PipelineTask)
-def causal_annotate(message: dict[str, Any]) -> dict[str, Any]:
-    return annotate_chunk(message)
 
 
 @celery_app.task(name=PROFILE_TASK, base=PipelineTask)

@@ -18,12 +18,14 @@ from shared.celery_app import (
 )
 from shared.config import get_settings
 from shared.jobs import get_job_store
+from shared.messages import FeaturizedChunk, featurized_chunk, read_chunk_request
 
 
 @celery_app.task(name=FEATURIZE_TASK, base=PipelineTask)
-def featurize_batch(message: dict[str, Any]) -> dict[str, Any]:
-    get_job_store().mark_running(message["job_id"])
-    return featurize_chunk(message)
+def featurize_batch(message: dict[str, Any]) -> FeaturizedChunk:
+    request = read_chunk_request(message)
+    get_job_store().mark_running(request["job_id"])
+    return featurized_chunk(request, featurize_chunk(request)["molecules"])
 
 
 @celery_app.task(name=INGEST_DATASET_TASK, base=PipelineTask)

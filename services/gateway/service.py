@@ -17,12 +17,13 @@ from kombu.exceptions import OperationalError
 
 from services.gateway import metrics
 from services.gateway.schemas import MAX_WAIT_SECONDS
-from shared.celery_app import ANNOTATE_TASK, EXPORT_SDF_TASK, FEATURIZE_TASK, PREDICT_TASK, celery_app
+from shared.celery_app import EXPORT_SDF_TASK, PREDICTION_CHAIN, celery_app
 from shared.config import Settings
 from shared.errors import BrokerUnavailable, CausalmolError, InvalidRequest, JobNotFound
 from shared.export import results_to_csv
 from shared.jobs import FINISHED, PREDICTION, SUCCEEDED, JobStore, new_job_record
 from shared.logging import current_request_id
+from shared.messages import CHUNK_REQUEST_VERSION
 from shared.model_store import ModelStore
 
 logger = logging.getLogger(__name__)
@@ -71,17 +72,16 @@ def publish(task_names: tuple[str, ...], message: dict[str, Any]) -> None:
 def submit_prediction(
     request: dict[str, Any], settings: Settings, store: JobStore, models: ModelStore
 ) -> dict[str, Any]:
-    """One featurize -> predict -> annotate chain per chunk of molecules; the job record."""
+    """One featurize -> score chain per chunk of molecules; the job record."""
     manifest = models.resolve(request["model"])
     model_ref = {"name": manifest["name"], "version": manifest["version"]}
     molecules = [{**m, "id": m.get("id", str(i))} for i, m in enumerate(request["molecules"])]
     message_model = {**model_ref, "featurizer": manifest["featurizer"]}
     messages = [
-        {"chunk": index, "model": message_model, "molecules": chunk}
+        {"schema_version": CHUNK_REQUEST_VERSION, "chunk": index, "model": message_model, "molecules": chunk}
         for index, chunk in enumerate(chunked(molecules, settings.chunk_size))
     ]
-    return start_job(store, PREDICTION, messages, (FEATURIZE_TASK, PREDICT_TASK, ANNOTATE_TASK), model_ref,
-                     total=len(molecules))
+    return start_job(store, PREDICTION, messages, PREDICTION_CHAIN, model_ref, total=len(molecules))
 
 
 def wait_for_job(store: JobStore, job_id: str, seconds: float) -> dict[str, Any] | None:

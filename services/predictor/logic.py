@@ -20,6 +20,7 @@ from services.predictor.spread import sigmas
 from services.predictor.training import dense_matrix
 from shared.applicability import AD_FILE, NearestNeighbourIndex
 from shared.config import get_settings
+from shared.messages import FeaturizedChunk
 from shared.model_store import ModelStore
 
 logger = logging.getLogger(__name__)
@@ -52,8 +53,8 @@ def _sigmas(model: LoadedModel, x: np.ndarray, molecules: list[dict[str, Any]]) 
     return sigma
 
 
-def predict_chunk(message: dict[str, Any], model: LoadedModel | None = None) -> dict[str, Any]:
-    """Pipeline step 2: each parsed molecule gains ``prediction`` with its conformal intervals (and sigma)."""
+def predict_chunk(message: FeaturizedChunk, model: LoadedModel | None = None) -> FeaturizedChunk:
+    """Scoring, first half: each parsed molecule gains ``prediction`` with its conformal intervals (and sigma)."""
     ref = message["model"]
     model = model or get_model_cache().get(ref["name"], ref["version"])
     molecules = message["molecules"]

@@ -1,19 +1,13 @@
-"""Predictor Celery tasks: thin, JSON in and out; the work is in plain functions."""
+"""Predictor Celery tasks (training; online prediction is ``score.batch``): thin, JSON in and out."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from services.predictor.logic import predict_chunk
 from services.predictor.training import fit_from_features
-from shared.celery_app import PREDICT_TASK, TRAIN_TASK, PipelineTask, celery_app
+from shared.celery_app import TRAIN_TASK, PipelineTask, celery_app
 from shared.config import get_settings
 from shared.model_store import ModelStore
-
-
-@celery_app.task(name=PREDICT_TASK, base=PipelineTask)
-def predict_batch(message: dict[str, Any]) -> dict[str, Any]:
-    return predict_chunk(message)
 
 
 @celery_app.task(name=TRAIN_TASK, base=PipelineTask)

@@ -90,7 +90,8 @@ def test_readyz_reports_every_queue(gateway) -> None:
     response = requests.get(gateway.url("/readyz"), timeout=10)
     assert response.status_code == 200
     assert response.json()["checks"] == {
-        "broker": True, "queue:featurizer": True, "queue:predictor": True, "queue:causal": True, "models": True,
+        "broker": True, "queue:featurizer": True, "queue:scoring": True, "queue:predictor": True, "queue:causal": True,
+        "models": True,
     }
 
 

@@ -14,10 +14,13 @@ import pytest
 import shared.celery_app as celery_app_module
 import shared.jobs
 from shared.celery_app import (
-    ANNOTATE_TASK,
+    EFFECT_TASK,
     FEATURIZE_TASK,
-    PREDICT_TASK,
+    PREDICTION_CHAIN,
+    PROFILE_TASK,
+    SCORE_TASK,
     TASK_ROUTES,
+    TRAIN_TASK,
     PipelineTask,
     payload_job_id,
 )
@@ -35,8 +38,10 @@ def route_of(task_name):
 
 @pytest.mark.parametrize(("task", "queue"), [
     (FEATURIZE_TASK, "featurizer"),
-    (PREDICT_TASK, "predictor"),
-    (ANNOTATE_TASK, "causal"),
+    (SCORE_TASK, "scoring"),
+    (TRAIN_TASK, "predictor"),
+    (PROFILE_TASK, "causal"),
+    (EFFECT_TASK, "causal"),
 ])
 def test_each_task_routes_to_its_service_queue(task, queue):
     assert route_of(task) == queue
@@ -44,13 +49,19 @@ def test_each_task_routes_to_its_service_queue(task, queue):
 
 def test_every_declared_task_name_has_exactly_one_route():
     names = {value for key, value in vars(celery_app_module).items() if key.endswith("_TASK")}
-    assert {FEATURIZE_TASK, PREDICT_TASK, ANNOTATE_TASK} <= names
+    assert {FEATURIZE_TASK, SCORE_TASK} <= names
     for name in names:
         assert route_of(name) in QUEUES
+    assert {route["queue"] for route in TASK_ROUTES.values()} == set(QUEUES)  # no queue without a task
 
 
 def test_task_names_are_stable():
-    assert (FEATURIZE_TASK, PREDICT_TASK, ANNOTATE_TASK) == ("featurize.batch", "predict.batch", "causal.annotate")
+    assert (FEATURIZE_TASK, SCORE_TASK) == ("featurize.batch", "score.batch")
+
+
+def test_the_online_path_is_two_hops():
+    assert PREDICTION_CHAIN == (FEATURIZE_TASK, SCORE_TASK)
+    assert [route_of(name) for name in PREDICTION_CHAIN] == ["featurizer", "scoring"]
 
 
 @pytest.mark.parametrize(("args", "expected"), [

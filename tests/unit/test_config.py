@@ -108,5 +108,5 @@ def test_get_settings_is_cached_until_cleared(settings_env):
 
 
 def test_one_queue_per_service():
-    assert QUEUES == ("featurizer", "predictor", "causal")
+    assert QUEUES == ("featurizer", "scoring", "predictor", "causal")
 

@@ -41,7 +41,7 @@ def test_not_ready_without_consumers(embedded_client):
     error = response.get_json()["error"]
     assert error["code"] == "not_ready"
     assert error["details"]["checks"] == {"broker": True, **{f"queue:{q}": False for q in QUEUES}, "models": True}
-    assert error["message"] == "not ready: queue:causal, queue:featurizer, queue:predictor"
+    assert error["message"] == "not ready: queue:causal, queue:featurizer, queue:predictor, queue:scoring"
 
 
 def test_ready_when_every_queue_is_consumed(embedded_client, monkeypatch):
@@ -61,10 +61,10 @@ def test_not_ready_without_any_model(tmp_path, monkeypatch):
 
 
 def test_one_missing_queue_is_not_ready(embedded_client, monkeypatch):
-    monkeypatch.setattr(health, "consumed_queues", lambda embedded, timeout=1.0: {"featurizer", "predictor"})
+    monkeypatch.setattr(health, "consumed_queues", lambda embedded, timeout=1.0: {"featurizer", "predictor", "causal"})
     response = embedded_client.get("/readyz")
     assert response.status_code == 503
-    assert response.get_json()["error"]["message"] == "not ready: queue:causal"
+    assert response.get_json()["error"]["message"] == "not ready: queue:scoring"  # the online path's second hop
 
 
 def test_unreachable_broker_is_not_ready_and_skips_the_worker_check(tmp_path, monkeypatch):

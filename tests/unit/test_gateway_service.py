@@ -16,6 +16,7 @@ from services.gateway import service
 from shared.config import Settings
 from shared.errors import BrokerUnavailable, JobNotFound, ModelNotFound, ModelRetired
 from shared.jobs import MemoryJobStore, new_job_record
+from shared.messages import CHUNK_REQUEST_VERSION
 from shared.model_store import ModelStore
 
 FEATURIZER = {"name": "morgan_counts", "params": {"radius": 2, "n_bits": 2048}}
@@ -80,12 +81,13 @@ def test_submit_creates_a_job_and_one_chain_per_chunk(chains, models):
     assert (record["total"], record["n_chunks"], record["done"]) == (5, 3, 0)
     assert len(chains.sent) == 3
     for index, signatures in enumerate(chains.sent):
-        assert [s.task for s in signatures] == ["featurize.batch", "predict.batch", "causal.annotate"]
+        assert [s.task for s in signatures] == ["featurize.batch", "score.batch"]
         message = signatures[0].args[0]
+        assert message["schema_version"] == CHUNK_REQUEST_VERSION
         assert message["job_id"] == record["job_id"]
         assert message["chunk"] == index
         assert message["model"] == {"name": "akt1", "version": 2, "featurizer": FEATURIZER}
-        assert signatures[1].args == () and signatures[2].args == ()  # they receive the previous step's output
+        assert signatures[1].args == ()  # it receives the previous step's output
     ids = [m["id"] for sig in chains.sent for m in sig[0].args[0]["molecules"]]
     assert ids == ["0", "custom", "2", "3", "4"]  # ids default to the 0-based index
     smiles = [m["smiles"] for sig in chains.sent for m in sig[0].args[0]["molecules"]]

@@ -1,0 +1,1 @@
+"""Scoring service: the online path's second hop, prediction and causal annotation in one process."""

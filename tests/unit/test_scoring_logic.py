@@ -1,0 +1,90 @@
+"""services/scoring/logic.py: one process predicts, annotates and stores a chunk, loading the model once."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+import services.predictor.loader as loader
+from services.causal.profile import PROFILE_FILE
+from services.featurizer.logic import featurize_chunk
+from services.scoring.logic import score_chunk
+from shared.jobs import MemoryJobStore, new_job_record
+from shared.messages import CHUNK_REQUEST_VERSION, featurized_chunk
+from shared.model_store import ModelStore
+from shared.schemas import VERDICTS, MoleculeResultSchema
+from tests.unit.conftest import TINY_FEATURIZER
+from tests.unit.test_causal_profile import build, tiny_rows
+
+
+def scoring_message(smiles: list[str], job_id: str = "j1", chunk: int = 0) -> dict:
+    """A chunk as score.batch receives it: the featurizer's typed output."""
+    request = {"schema_version": CHUNK_REQUEST_VERSION, "job_id": job_id, "chunk": chunk,
+               "model": {"name": "tiny", "version": 1, "featurizer": TINY_FEATURIZER},
+               "molecules": [{"id": f"m{i}", "smiles": s} for i, s in enumerate(smiles)]}
+    return featurized_chunk(request, featurize_chunk(request)["molecules"])
+
+
+def job_store(total: int, n_chunks: int = 1) -> MemoryJobStore:
+    store = MemoryJobStore()
+    store.create(new_job_record("j1", {"name": "tiny", "version": 1}, total=total, n_chunks=n_chunks))
+    return store
+
+
+@pytest.fixture(scope="module")
+def profile(tiny_model):
+    return build(tiny_rows(tiny_model))
+
+
+@pytest.fixture
+def profiled_env(settings_env, tiny_model, profile, tmp_path):
+    shutil.copytree(tiny_model.root / "tiny", tmp_path / "tiny")
+    ModelStore(tmp_path).write_sidecar("tiny", 1, PROFILE_FILE, profile)
+    settings_env(CAUSALMOL_MODELS_DIR=str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """Every estimator file the process-wide model cache reads from disk."""
+    seen: list[str] = []
+    real = loader.joblib.load
+
+    def counting(path, *args, **kwargs):
+        seen.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(loader.joblib, "load", counting)
+    return seen
+
+
+def test_stores_public_results_and_returns_the_receipt(tiny_env):
+    store = job_store(total=3)
+    receipt = score_chunk(scoring_message(["CCO", "C1CC", "c1ccccc1O"]), store)
+    assert receipt == {"job_id": "j1", "chunk": 0, "stored": True, "n": 3}
+    job = store.get("j1")
+    assert job["status"] == "succeeded"
+    assert MoleculeResultSchema(many=True).validate(job["results"]) == {}
+    good, bad, _ = job["results"]
+    assert good["prediction"]["value"] is not None and good["causal_validity"]["verdict"] in VERDICTS
+    assert (bad["prediction"], bad["causal_validity"], bad["error"]["code"]) == (None, None, "invalid_smiles")
+    assert not any("features" in r or "ad_bits" in r for r in job["results"])  # they end in this process
+
+
+def test_a_redelivered_chunk_is_stored_once(tiny_env):
+    store = job_store(total=2, n_chunks=2)
+    first = score_chunk(scoring_message(["CCO"]), store)
+    again = score_chunk(scoring_message(["CCO"]), store)
+    assert (first["stored"], again["stored"]) == (True, False)
+    assert store.record("j1")["done"] == 1
+
+
+def test_prediction_and_attributions_share_one_model_load(profiled_env, tiny_model, loads):
+    store = job_store(total=6, n_chunks=2)
+    for chunk in (0, 1):
+        score_chunk(scoring_message(tiny_model.data.smiles[3 * chunk: 3 * chunk + 3], chunk=chunk), store)
+    assert len(loads) == 1, loads  # once per process: not once per step, nor per chunk
+    results = store.get("j1")["results"]
+    # the annotation used the estimator: attributions (evidence) need it, and they are there
+    assert all(r["causal_validity"]["evidence"] for r in results)
