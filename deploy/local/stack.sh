@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole distributed causalmol topology on one machine, without Docker:
-# a private redis-server, the three Celery workers (featurizer, predictor, causal) and the gunicorn gateway.
+# a private redis-server, one Celery worker per queue (featurizer and scoring: the online path; predictor and causal:
+# training and the offline causal work) and the gunicorn gateway.
 #
 #   deploy/local/stack.sh up | down | status | stop-workers | start-workers
 #
@@ -35,7 +36,7 @@ CONCURRENCY="${CAUSALMOL_STACK_CONCURRENCY:-1}"
 POOL="${CAUSALMOL_STACK_POOL:-prefork}"
 READY_TIMEOUT="${CAUSALMOL_STACK_READY_TIMEOUT:-90}"
 STOP_TIMEOUT="${CAUSALMOL_STACK_STOP_TIMEOUT:-30}"
-WORKERS=(featurizer predictor causal)
+WORKERS=(featurizer scoring predictor causal)  # the queues of shared/config.py QUEUES
 
 STATE="$(realpath -m "$STATE")"  # absolute: the services run with the state dir as their cwd
 RUN="$STATE/run"
@@ -180,7 +181,7 @@ start_redis() {
 }
 
 build_model() {
-    # Trains only when no version exists yet (~35 s); the predictor and causal workers need a model to serve.
+    # Trains only when no version exists yet (~35 s); the scoring worker needs a model to serve.
     log "models in $CAUSALMOL_MODELS_DIR (building the reference model if missing, log $LOGS/models.log)"
     mkdir -p "$CAUSALMOL_MODELS_DIR"
     printf '\n===== %s build-reference --if-missing =====\n' "$(date -Is)" >>"$LOGS/models.log"

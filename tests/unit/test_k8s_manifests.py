@@ -169,6 +169,6 @@ def test_the_configmap_holds_settings_the_code_reads_and_paths_the_pods_mount():
                             (str(settings.datasets_dir), "causalmol-datasets")):
             if path in mounts:
                 assert claims[mounts[path]] == claim
-    assert with_models == 4  # the gateway, the predictor and causal workers, models-init (not the featurizer)
+    assert with_models == 5  # the gateway, the scoring, predictor and causal workers, models-init (not the featurizer)
     assert {d["metadata"]["name"] for d in resources() if d["kind"] == "PersistentVolumeClaim"} == {
         "causalmol-models", "causalmol-datasets"}
