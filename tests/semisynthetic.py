@@ -47,6 +47,21 @@ KNOWN_TRUTH = (
     TrueEffect("C1COCCN1", -0.5, assay_link=6.0),  # morpholine: -0.5, yet the potent assays made morpholines
 )
 MODIFIED = (TrueEffect("[OH]", 0.0, effect_in={"series_a": 1.0, "series_b": 0.0}),)  # +1 in one mechanism only
+TOLERANCE = 0.15  # every adjusted effect within this of the truth, its 95% interval covering it
+EXPECTED_STATUS = {"[CH3]O": "causal", "C(=O)N": "confounded", "C1COCCN1": "confounded"}
+
+
+def assert_profile_recovers_the_truth(profile: dict) -> None:
+    """The profile's effects of the ``KNOWN_TRUTH`` SMARTS: within tolerance, covered, with the expected status,
+    adjusted for the assay only."""
+    by_smarts = {e["smarts"]: e for e in profile["effects"]}
+    for truth in KNOWN_TRUTH:
+        effect = by_smarts[truth.smarts]
+        assert abs(effect["adjusted_effect"]["value"] - truth.effect) <= TOLERANCE, truth
+        assert effect["adjusted_effect"]["ci"][0] <= truth.effect <= effect["adjusted_effect"]["ci"][1], truth
+        assert effect["status"] == EXPECTED_STATUS[truth.smarts], truth
+        assert effect["adjusted_for"] == ["assay_chembl_id"]
+    assert profile["confounders"]["columns"] == ["assay_chembl_id"]  # the mechanism labels modify, never adjust
 
 
 def real_structures(per_assay: int = 15, seed: int = 0) -> list[dict[str, str]]:
