@@ -78,8 +78,8 @@ def real_structures(per_assay: int = 15, seed: int = 0) -> list[dict[str, str]]:
         rows += [{"id": f"SYNTHETIC-{by_assay[assay][i]['compound_chembl_id']}-{assay}",
                   "smiles": by_assay[assay][i]["canonical_smiles"], "assay_chembl_id": assay} for i in sorted(chosen)]
     with (REFERENCE / "akt_papyrus_allosteric_flagged_records.csv").open(newline="") as handle:
-        rows += [{"id": f"SYNTHETIC-{r['Activity_ID']}", "smiles": r["SMILES"], "assay_chembl_id": r["AID"].split(";")[0]}
-                 for r in csv.DictReader(handle)]
+        rows += [{"id": f"SYNTHETIC-{r['Activity_ID']}", "smiles": r["SMILES"],
+                  "assay_chembl_id": r["AID"].split(";")[0]} for r in csv.DictReader(handle)]
     return rows
 
 
