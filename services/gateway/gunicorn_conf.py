@@ -8,11 +8,25 @@ import shutil as _shutil
 import tempfile as _tempfile
 from pathlib import Path as _Path
 
+from shared.config import get_settings as _get_settings
+
 worker_class = "gthread"
 timeout = 60  # a POST may wait up to 30 s for its job
 graceful_timeout = 20
-# The app logs one JSON line per request, with its request id (services/gateway/metrics.py): no second, text one.
 accesslog = None
+# gunicorn's own lines (start, worker boots and deaths) go out as JSON too, through the handler the app uses;
+# the workers inherit it when they fork.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"json": {"()": "shared.logging.json_handler", "role": "gateway"}},
+    "root": {"level": _get_settings().log_level, "handlers": ["json"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+        # The app logs each request itself, with its request id and route template (services/gateway/metrics.py).
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+    },
+}
 # gunicorn's control socket has one default path per user: several gateways on one host would collide on it.
 control_socket_disable = True
 
@@ -28,14 +42,6 @@ def on_starting(server: object) -> None:
     _METRICS_DIR.mkdir(parents=True, exist_ok=True)
     for stale in _METRICS_DIR.glob("*.db"):  # an earlier run's samples would be summed into this one's
         stale.unlink()
-
-
-def post_fork(server: object, worker: object) -> None:
-    # ``causalmol gateway`` configured logging in the process it replaced with gunicorn: do it again per worker.
-    from shared.config import get_settings
-    from shared.logging import configure_logging
-
-    configure_logging("gateway", get_settings().log_level)
 
 
 def child_exit(server: object, worker: object) -> None:

@@ -5,6 +5,7 @@ Counters are process-wide, so every in-process test compares a sample before and
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -250,5 +251,7 @@ def test_gunicorn_workers_share_their_metrics(gunicorn_gateway, redis_server_url
         assert values[("causalmol_verdicts_total", (("model", "akt1@1"), ("verdict", "caution")))] == 1
         assert values[("causalmol_queue_depth", (("queue", "predictor"),))] == 3
         assert values[("causalmol_queue_depth", (("queue", "featurizer"),))] == 0
-    lines = [line for line in log.read_text().splitlines() if line.startswith("{")]
-    assert any('"request_id": "' in line and '"route": "/v1/jobs/<job_id>"' in line for line in lines)
+    lines = [json.loads(line) for line in log.read_text().splitlines()]  # gunicorn's own lines are JSON too
+    assert {line["logger"] for line in lines} >= {"gunicorn.error", "services.gateway.metrics"}
+    access = [line for line in lines if line.get("route") == JOB_ROUTE]
+    assert len(access) == n_reads and all(len(line["request_id"]) == 32 for line in access)
