@@ -1,4 +1,4 @@
-"""The distributed pipeline end to end: gunicorn gateway -> featurizer -> predictor -> causal over real Redis."""
+"""The distributed pipeline end to end: gunicorn gateway -> featurizer -> scoring over real Redis."""
 
 from __future__ import annotations
 
