@@ -18,6 +18,8 @@ from tests.unit.test_gateway_metrics import make_app
 def restore_root_logger():
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    for handler in handlers:  # one another test configured may write to a stream its capture has closed
+        root.removeHandler(handler)
     yield root
     for handler in root.handlers[:]:
         if handler not in handlers:
