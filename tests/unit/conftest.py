@@ -122,3 +122,40 @@ def tiny_env(settings_env, tiny_model) -> TinyModel:
     """Settings (and the causal/predictor caches) pointed at the tiny model's models dir."""
     settings_env(CAUSALMOL_MODELS_DIR=str(tiny_model.root))
     return tiny_model
+
+
+# --- a causal profile of the tiny model, shared by the profile, annotation and scoring tests ---
+
+
+def tiny_rows(tiny_model):
+    """The tiny model's training rows as a dataset gives them, plus a random SYNTHETIC assay column."""
+    data = tiny_model.data
+    assay = np.random.default_rng(0).choice(["A", "B", "C"], len(data.ids))
+    return [{"id": i, "canonical_smiles": s, "pactivity": str(v), "assay": a}
+            for i, s, v, a in zip(data.ids, data.smiles, data.y, assay, strict=True)]
+
+
+def build(rows, seed=0):
+    from services.causal.profile import build_profile
+
+    model = {"featurizer": TINY_FEATURIZER, "estimator": TINY_ESTIMATOR, "seed": TINY_SEED}
+    return build_profile(rows, ["assay"], None, model, seed)
+
+
+@pytest.fixture(scope="module")
+def profile(tiny_model):
+    return build(tiny_rows(tiny_model))
+
+
+@pytest.fixture
+def profiled_env(settings_env, tiny_model, profile, tmp_path):
+    """A copy of the tiny model whose version 1 carries the profile as its sidecar."""
+    import shutil
+
+    from services.causal.profile import PROFILE_FILE
+    from shared.model_store import ModelStore
+
+    shutil.copytree(tiny_model.root / "tiny", tmp_path / "tiny")
+    ModelStore(tmp_path).write_sidecar("tiny", 1, PROFILE_FILE, profile)
+    settings_env(CAUSALMOL_MODELS_DIR=str(tmp_path))
+    return tmp_path

@@ -10,7 +10,6 @@ import copy
 import json
 import shutil
 
-import numpy as np
 import pytest
 from rdkit import Chem
 
@@ -25,37 +24,10 @@ from shared.applicability import NearestNeighbourIndex, pack_fingerprints
 from shared.jobs import MemoryJobStore, new_job_record
 from shared.model_store import ModelStore
 from shared.schemas import EFFECT_STATUSES, NOT_PROFILED, VERDICTS, MoleculeResultSchema
-from tests.unit.conftest import TINY_ESTIMATOR, TINY_FEATURIZER, TINY_SEED
+from tests.unit.conftest import TINY_ESTIMATOR, TINY_FEATURIZER, TINY_SEED, build, tiny_rows
 
 PROFILE_KEYS = {"status", "version", "seed", "model", "dataset", "rules", "treatments", "confounders", "mechanisms",
                 "effects", "effect_counts", "focus", "coverage", "uncertainty", "build"}
-
-
-def tiny_rows(tiny_model):
-    """The tiny model's training rows as a dataset gives them, plus a random synthetic assay column."""
-    data = tiny_model.data
-    assay = np.random.default_rng(0).choice(["A", "B", "C"], len(data.ids))
-    return [{"id": i, "canonical_smiles": s, "pactivity": str(v), "assay": a}
-            for i, s, v, a in zip(data.ids, data.smiles, data.y, assay, strict=True)]
-
-
-def build(rows, seed=0):
-    model = {"featurizer": TINY_FEATURIZER, "estimator": TINY_ESTIMATOR, "seed": TINY_SEED}
-    return build_profile(rows, ["assay"], None, model, seed)
-
-
-@pytest.fixture(scope="module")
-def profile(tiny_model):
-    return build(tiny_rows(tiny_model))
-
-
-@pytest.fixture
-def profiled_env(settings_env, tiny_model, profile, tmp_path):
-    """A copy of the tiny model whose version 1 carries the profile as its sidecar."""
-    shutil.copytree(tiny_model.root / "tiny", tmp_path / "tiny")
-    ModelStore(tmp_path).write_sidecar("tiny", 1, PROFILE_FILE, profile)
-    settings_env(CAUSALMOL_MODELS_DIR=str(tmp_path))
-    return tmp_path
 
 
 def test_profile_is_json_with_every_section(profile):

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 import services.predictor.loader as loader
-from services.causal.profile import PROFILE_FILE
 from services.featurizer.logic import featurize_chunk
 from services.scoring.logic import score_chunk
 from shared.jobs import MemoryJobStore, new_job_record
 from shared.messages import CHUNK_REQUEST_VERSION, featurized_chunk
-from shared.model_store import ModelStore
 from shared.schemas import VERDICTS, MoleculeResultSchema
 from tests.unit.conftest import TINY_FEATURIZER
-from tests.unit.test_causal_profile import build, tiny_rows
 
 
 def scoring_message(smiles: list[str], job_id: str = "j1", chunk: int = 0) -> dict:
@@ -30,19 +25,6 @@ def job_store(total: int, n_chunks: int = 1) -> MemoryJobStore:
     store = MemoryJobStore()
     store.create(new_job_record("j1", {"name": "tiny", "version": 1}, total=total, n_chunks=n_chunks))
     return store
-
-
-@pytest.fixture(scope="module")
-def profile(tiny_model):
-    return build(tiny_rows(tiny_model))
-
-
-@pytest.fixture
-def profiled_env(settings_env, tiny_model, profile, tmp_path):
-    shutil.copytree(tiny_model.root / "tiny", tmp_path / "tiny")
-    ModelStore(tmp_path).write_sidecar("tiny", 1, PROFILE_FILE, profile)
-    settings_env(CAUSALMOL_MODELS_DIR=str(tmp_path))
-    return tmp_path
 
 
 @pytest.fixture
