@@ -32,6 +32,7 @@ class Settings:
     broker_timeout_seconds: float = 2.0
     model_cache_size: int = 4
     log_level: str = "INFO"
+    proxy_fix: int = 0  # proxies in front of the gateway whose X-Forwarded-* headers are trusted (0: none)
 
     @property
     def embedded(self) -> bool:
@@ -56,6 +57,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         broker_timeout_seconds=float(env.get("CAUSALMOL_BROKER_TIMEOUT", 2.0)),
         model_cache_size=int(env.get("CAUSALMOL_MODEL_CACHE_SIZE", 4)),
         log_level=env.get("CAUSALMOL_LOG_LEVEL", "INFO").upper(),
+        proxy_fix=int(env.get("CAUSALMOL_PROXY_FIX", 0)),
     )
 
 

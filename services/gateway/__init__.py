@@ -9,6 +9,7 @@ import uuid
 from importlib.metadata import PackageNotFoundError, version
 
 from flask import Flask, Response, g, jsonify, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from services.gateway.context import EXTENSION, GatewayContext
 from shared.celery_app import configure_celery
@@ -59,6 +60,9 @@ def create_app() -> Flask:
 
     settings = get_settings()
     app = Flask(__name__)
+    if settings.proxy_fix:  # behind an ingress: status_url and /docs follow its host, scheme and path prefix
+        n = settings.proxy_fix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)  # type: ignore[method-assign]
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.json.sort_keys = False
     configure_celery(settings)

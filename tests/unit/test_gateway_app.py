@@ -81,3 +81,23 @@ def test_openapi_document_carries_the_package_version(probe):
 
     result, _ = probe
     assert result["openapi_version"] == package_version() == "0.1.0"
+
+
+FORWARDED_PROBE = """
+import flask, services.gateway
+app = services.gateway.create_app()
+app.add_url_rule("/whoami", "whoami", lambda: flask.request.url_root)
+headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "lab.example", "X-Forwarded-Prefix": "/causalmol"}
+print(app.test_client().get("/whoami", headers=headers).get_data(as_text=True))
+"""
+
+
+@pytest.mark.parametrize(("proxies", "root"), [("1", "https://lab.example/causalmol/"), ("0", "http://localhost/")])
+def test_behind_an_ingress_urls_follow_the_forwarded_headers_only_when_trusted(tmp_path, proxies, root):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAUSALMOL_")}
+    env.update(CAUSALMOL_REDIS_URL="redis://127.0.0.1:1/0", CAUSALMOL_MODELS_DIR=str(tmp_path),
+               CAUSALMOL_PROXY_FIX=proxies)
+    proc = subprocess.run([sys.executable, "-c", FORWARDED_PROBE], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == root

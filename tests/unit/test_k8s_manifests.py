@@ -21,7 +21,6 @@ from shared.config import QUEUES, load_settings
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.33.0"  # the schema the manifests are held to: a fixed version, not "latest"
-PROXY_FIX = "CAUSALMOL_PROXY_FIX"  # read by the gateway once it wraps its app in ProxyFix (see the configmap)
 
 
 def kustomization() -> dict:
@@ -154,7 +153,8 @@ def test_the_configmap_holds_settings_the_code_reads_and_paths_the_pods_mount():
             return super().get(key, default)
 
     settings = load_settings(Recording(data))
-    assert set(data) - {PROXY_FIX} <= read, set(data) - read
+    assert set(data) <= read, set(data) - read
+    assert settings.proxy_fix == 1  # the ingress's X-Forwarded-* headers are trusted
     assert not settings.embedded and settings.redis_url == "redis://redis:6379/0"
     assert data["CAUSALMOL_REDIS_URL"].split("//")[1].split(":")[0] == one("Service", "redis")["metadata"]["name"]
     with_models = 0
