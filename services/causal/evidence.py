@@ -25,6 +25,7 @@ from services.causal.mechanisms import Assigner
 from services.causal.substructures import partition
 from services.causal.treatments import compile_smarts
 from services.causal.verdict import reliance
+from services.predictor.spread import TREE_SPREAD
 from shared.schemas import NOT_PROFILED
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class CausalContext:
     estimator: RegressorMixin | None
     featurizer: dict[str, Any]
     n_features: int
+    sigma_kind: str | None = None  # the card's interval sigma: "tree_spread" makes each prediction carry the spread
 
 
 def _effect(treatment: dict[str, Any], effect: dict[str, Any]) -> dict[str, Any]:
@@ -90,11 +92,21 @@ def compile_profile(profile: dict[str, Any]) -> ServingProfile:
                           None if spread is None else float(spread), treatments)
 
 
-def spreads(x: np.ndarray | None, ctx: CausalContext, n: int) -> list[float | None]:
+def spreads(
+    x: np.ndarray | None, ctx: CausalContext, n: int, predicted: list[float | None] | None = None
+) -> list[float | None]:
     """Each molecule's tree spread (``uncertainty.tree_spread``) under the served estimator; None each when the
-    profile has no ``confident_spread``, the estimator is not a tree ensemble, or there are no features."""
+    profile has no ``confident_spread``, the estimator is not a tree ensemble, or there are no features.
+
+    ``predicted``: the ``prediction.sigma`` of each molecule. When the card's sigma is the tree spread the predictor
+    has already computed exactly this number on the same estimator, and it is used instead of a second pass.
+    """
     none: list[float | None] = [None] * n
-    if x is None or ctx.profile.confident_spread is None or not uncertainty.has_trees(ctx.estimator):
+    if ctx.profile.confident_spread is None or not uncertainty.has_trees(ctx.estimator):
+        return none
+    if ctx.sigma_kind == TREE_SPREAD and predicted is not None and len(predicted) == n and None not in predicted:
+        return list(predicted)
+    if x is None:
         return none
     spread = uncertainty.tree_spread(ctx.estimator, x)
     return none if spread is None else [round(float(s), 4) for s in spread]

@@ -8,8 +8,6 @@ from functools import lru_cache
 from threading import Lock
 from typing import Any
 
-import numpy as np
-
 from services.causal.evidence import (
     CausalContext,
     ProfileUnusable,
@@ -21,8 +19,9 @@ from services.causal.evidence import (
 from services.causal.profile import PROFILE_FILE
 from services.causal.verdict import judge
 from services.predictor.loader import get_model_cache
+from services.predictor.logic import training_index
 from services.predictor.training import dense_matrix
-from shared.applicability import AD_FILE, NearestNeighbourIndex
+from shared.applicability import NearestNeighbourIndex
 from shared.config import get_settings
 from shared.jobs import JobStore, get_job_store
 from shared.messages import ChunkReceipt, FeaturizedChunk
@@ -38,10 +37,11 @@ PROFILE_CACHE_SIZE = 8
 
 @lru_cache(maxsize=8)
 def domain_index(name: str, version: int) -> tuple[NearestNeighbourIndex, float]:
-    store = ModelStore(get_settings().models_dir)
-    manifest = store.resolve(f"{name}@{version}", allow_retired=True)
-    packed = np.load(store.verified_file(manifest, AD_FILE))
-    return NearestNeighbourIndex(packed), float(manifest["applicability_domain"]["threshold"])
+    """The version's training fingerprints and domain threshold; the fingerprints are the very index the
+    predictor's neighbour-distance sigma reads (one load per process, not two)."""
+    models_dir = get_settings().models_dir
+    manifest = ModelStore(models_dir).resolve(f"{name}@{version}", allow_retired=True)
+    return training_index(str(models_dir), name, version), float(manifest["applicability_domain"]["threshold"])
 
 
 def load_profile(store: ModelStore, name: str, version: int) -> ServingProfile | str | None:
@@ -85,7 +85,9 @@ def causal_context(name: str, version: int) -> tuple[CausalContext | None, str |
         logger.warning("estimator of %s@%s unavailable for attributions: %s", name, version, exc)
         return None, f"the model's estimator could not be loaded for attributions ({type(exc).__name__})"
     manifest = loaded.manifest
-    return CausalContext(profile, loaded.estimator, manifest["featurizer"], int(manifest["n_features"])), None
+    sigma_kind = (manifest.get("interval", {}).get("sigma") or {}).get("kind")
+    return CausalContext(profile, loaded.estimator, manifest["featurizer"], int(manifest["n_features"]),
+                         sigma_kind), None
 
 
 def annotate_molecules(
@@ -110,7 +112,7 @@ def annotate_molecules(
             causal, problem = None, f"the causal evidence could not be computed ({type(exc).__name__})"
     if causal is not None:
         try:
-            spread = spreads(x, causal, len(ok))
+            spread = spreads(x, causal, len(ok), [(m.get("prediction") or {}).get("sigma") for m in ok])
         except Exception:  # noqa: BLE001  (no spread: the uncertainty condition is skipped, the rest stands)
             logger.exception("tree spread failed")
     summary = causal.profile.summary() if causal is not None else None

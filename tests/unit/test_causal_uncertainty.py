@@ -189,3 +189,18 @@ def test_uncovered_and_uncertain_gives_both_reasons():
 def test_the_rule_in_words_mentions_the_trees():
     rules = verdict_rules()["verdicts"]
     assert "trees agree" in rules["supported"] and "trees disagree" in rules["caution"]
+
+
+def test_serving_reuses_the_predictors_tree_spread_when_the_card_says_so():
+    """The scoring process already has each molecule's tree spread as ``prediction.sigma``: no second pass."""
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 2, size=(40, 8)).astype(float)
+    forest = RandomForestRegressor(n_estimators=6, random_state=0).fit(x, x[:, 0])
+    profile = ServingProfile({}, [], [], None, None, 0.1)
+    reused = CausalContext(profile, forest, {"name": "morgan_counts"}, 8, sigma_kind="tree_spread")
+    assert spreads(x[:2], reused, 2, [9.9, 0.01]) == [9.9, 0.01]
+    assert spreads(None, reused, 2, [9.9, 0.01]) == [9.9, 0.01]  # no features needed either
+    computed = np.round(tree_spread(forest, x[:2]), 4).tolist()
+    assert spreads(x[:2], reused, 2, [9.9, None]) == pytest.approx(computed)  # a molecule without: computed
+    other_kind = CausalContext(profile, forest, {"name": "morgan_counts"}, 8, sigma_kind="neighbour_distance")
+    assert spreads(x[:2], other_kind, 2, [9.9, 0.01]) == pytest.approx(computed)
