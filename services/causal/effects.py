@@ -30,7 +30,7 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from services.causal.estimators import ESTIMATORS, EffectData, Estimate, difference_in_means, run_estimator
-from services.causal.fixed_effects import difference_p_value, fit_within, naive_influence, overlap
+from services.causal.fixed_effects import Overlap, difference_p_value, fit_within, naive_influence, overlap
 from services.causal.graph import OUTCOME, TREATMENT, Confounding, backdoor_dot, encode_confounders, identify
 from services.causal.questions import resolve_question
 from services.causal.refuters import REFUTATION_RULE, REFUTERS, run_refuter
@@ -97,7 +97,7 @@ def _interval(e: Estimate) -> str:
     return f"{e.value:+.2f} (95% CI {e.ci[0]:+.2f} to {e.ci[1]:+.2f})"
 
 
-def _untestable(ctx: EffectContext, t: np.ndarray, linear: Estimate | None) -> list[str]:
+def _untestable(ctx: EffectContext, t: np.ndarray, seen: Overlap, linear: Estimate | None) -> list[str]:
     rules, n1 = ctx.rules, int(t.sum())
     n0 = len(t) - n1
     if min(n1, n0) < rules.min_group_rows:
@@ -105,7 +105,6 @@ def _untestable(ctx: EffectContext, t: np.ndarray, linear: Estimate | None) -> l
     if not ctx.has_context:
         return ["no context (assay, document, isoform...) was recorded, so whether the association is confounded "
                 "cannot be checked"]
-    seen = overlap(t, ctx.confounding.strata)
     if min(seen.treated, seen.untreated) < rules.min_overlap_rows:
         return [f"too little overlap: only {seen.informative_levels} of {seen.levels} context levels hold molecules "
                 f"with and without it ({seen.treated} with, {seen.untreated} without; need {rules.min_overlap_rows} "
@@ -165,7 +164,9 @@ def _estimate_treatment(
     if linear is None and computable:
         linear = run_estimator("linear", data)  # the confounding test and the refuters need it
 
-    problems = _untestable(ctx, t, linear) if computable else ["the substructure is (almost) never or always present"]
+    seen = overlap(t, ctx.confounding.strata)
+    problems = (_untestable(ctx, t, seen, linear) if computable
+                else ["the substructure is (almost) never or always present"])
     if not problems and primary is None:
         problems = [f"the {estimators[0]} estimator produced no number"]
     test, refutations = None, []
@@ -186,7 +187,7 @@ def _estimate_treatment(
         else {"value": None, "ci": None},
         "adjusted_effect": primary.to_dict() if primary else {"estimator": estimators[0], "value": None, "ci": None},
         "estimates": [e.to_dict() for e in estimates],
-        "overlap": overlap(t, ctx.confounding.strata).to_dict(),
+        "overlap": seen.to_dict(),
         "confounding_test": test,
         "per_stratum": stratum_effects(t, y, ctx.confounding.strata, rules.min_stratum_rows, rules.min_arm),
         "simpson_reversal": any(p.startswith("Simpson") for p in problems),
