@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -20,16 +19,12 @@ import redis
 
 from shared.config import Settings, get_settings
 from shared.errors import BrokerUnavailable
+from shared.job_control import JobControl, MemoryControl, RedisControl, progress_stamp
+from shared.job_status import ACTIVE, CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, SUCCEEDED, utc_now
+
+__all__ = ["ACTIVE", "CANCELLED", "FAILED", "FINISHED", "QUEUED", "RUNNING", "SUCCEEDED", "utc_now"]
 
 logger = logging.getLogger(__name__)
-
-QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
-FINISHED = (SUCCEEDED, FAILED)
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
 
 PREDICTION = "prediction"
 # Jobs other than predictions produce one result document, stored as the job's single chunk.
@@ -43,8 +38,10 @@ def new_job_record(
     n_chunks: int,
     kind: str = PREDICTION,
     request_id: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A new job's state; ``request_id`` (the HTTP request that made it) is kept only when there is one."""
+    """A new job's state; ``request_id`` (the HTTP request that made it) is kept only when there is one, and so
+    are the ``extra`` fields (a caller's ``client_reference``, ``callback_url``, the ``project``) that are set."""
     return {
         "job_id": job_id,
         "kind": kind,
@@ -57,11 +54,13 @@ def new_job_record(
         "created_at": utc_now(),
         "finished_at": None,
         "error": None,
+        "progress_at": progress_stamp(),  # the watchdog's clock: a job that stops moving has lost a chunk
         **({"request_id": request_id} if request_id else {}),  # Redis hashes hold no None
+        **{k: v for k, v in (extra or {}).items() if v is not None},
     }
 
 
-class JobStore(ABC):
+class JobStore(JobControl, ABC):
     @abstractmethod
     def create(self, record: dict[str, Any]) -> None: ...
 
@@ -108,27 +107,33 @@ class JobStore(ABC):
         return record
 
     def wait(self, job_id: str, timeout: float) -> dict[str, Any] | None:
-        """Poll until the job finishes or ``timeout`` passes; the record as last seen."""
+        """Until the job finishes or ``timeout`` passes: the record as last seen. No polling: each store is told
+        when a job finishes (``_wait_finished``), and the record is read again after each wake-up."""
         deadline = time.monotonic() + timeout
-        delay = 0.002
         while True:
             record = self.record(job_id)
-            if record is None or record["status"] in FINISHED or time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if record is None or record["status"] in FINISHED or remaining <= 0:
                 return record
-            time.sleep(min(delay, max(deadline - time.monotonic(), 0)))
-            delay = min(delay * 1.5, 0.05)
+            self._wait_finished(job_id, remaining)
+
+    @abstractmethod
+    def _wait_finished(self, job_id: str, timeout: float) -> None:
+        """Block at most ``timeout`` seconds, returning early once the job has finished (or possibly sooner)."""
 
 
-class MemoryJobStore(JobStore):
+class MemoryJobStore(MemoryControl, JobStore):
     """Embedded mode: the gateway and the in-process worker share this one object. Jobs expire like in Redis."""
 
     def __init__(self, ttl_seconds: float = 7 * 24 * 3600) -> None:
         self._ttl = ttl_seconds
         self._lock = threading.Lock()
+        self._finished = threading.Condition(self._lock)  # notified whenever a job finishes
         self._jobs: dict[str, dict[str, Any]] = {}
         self._expires: dict[str, float] = {}
         self._chunks: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self._attachments: dict[tuple[str, str], str] = {}
+        self._init_control()
 
     def _purge_expired(self) -> None:
         now = time.monotonic()
@@ -142,6 +147,7 @@ class MemoryJobStore(JobStore):
             del self._chunks[key]
         for key in [k for k in self._attachments if k[0] == job_id]:
             del self._attachments[key]
+        self._drop_control(job_id)
 
     def create(self, record: dict[str, Any]) -> None:
         with self._lock:
@@ -174,8 +180,10 @@ class MemoryJobStore(JobStore):
             self._chunks[(job_id, index)] = results
             job["done"] += len(results)
             job["chunks_done"] += 1
-            if job["chunks_done"] == job["n_chunks"] and job["status"] != FAILED:
+            job["progress_at"] = progress_stamp()
+            if job["chunks_done"] == job["n_chunks"] and job["status"] in ACTIVE:
                 job["status"], job["finished_at"] = SUCCEEDED, utc_now()
+                self._finished.notify_all()
             return True
 
     def mark_failed(self, job_id: str, error: dict[str, Any]) -> None:
@@ -183,6 +191,12 @@ class MemoryJobStore(JobStore):
             job = self._jobs.get(job_id)
             if job and job["status"] not in FINISHED:
                 job.update(status=FAILED, error=error, finished_at=utc_now())
+                self._finished.notify_all()
+
+    def _wait_finished(self, job_id: str, timeout: float) -> None:
+        with self._finished:
+            self._finished.wait_for(lambda: self._jobs.get(job_id, {}).get("status", SUCCEEDED) in FINISHED,
+                                    timeout)
 
     def delete(self, job_id: str) -> None:
         with self._lock:
@@ -205,10 +219,14 @@ _SAVE_CHUNK = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[3]) then return 0 end
 redis.call('HINCRBY', KEYS[1], 'done', ARGV[2])
+redis.call('HSET', KEYS[1], 'progress_at', ARGV[5])
 local chunks = redis.call('HINCRBY', KEYS[1], 'chunks_done', 1)
+local status = redis.call('HGET', KEYS[1], 'status')
 if chunks == tonumber(redis.call('HGET', KEYS[1], 'n_chunks'))
-   and redis.call('HGET', KEYS[1], 'status') ~= 'failed' then
+   and (status == 'queued' or status == 'running') then
   redis.call('HSET', KEYS[1], 'status', 'succeeded', 'finished_at', ARGV[4])
+  redis.call('RPUSH', KEYS[3], '1')
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
 end
 return 1
 """
@@ -220,17 +238,25 @@ _MARK_FAILED = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status == 'queued' or status == 'running' then
   redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[1], 'finished_at', ARGV[2])
+  redis.call('RPUSH', KEYS[2], '1')
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
 end
 return 1
 """
 _JSON_FIELDS = ("model", "error", "finished_at")
-_INT_FIELDS = ("total", "done", "n_chunks", "chunks_done")
+_WAIT_SLICE = 5.0  # seconds one blocking wait lasts before the record is read again
+_INT_FIELDS = ("total", "done", "n_chunks", "chunks_done", "requeues")
 
 
-class RedisJobStore(JobStore):
+class RedisJobStore(RedisControl, JobStore):
     def __init__(self, url: str, ttl_seconds: int, timeout: float = 2.0) -> None:
         self._redis = redis.Redis.from_url(
             url, socket_connect_timeout=timeout, socket_timeout=max(timeout, 10.0), decode_responses=True
+        )
+        # Waiters block in Redis (BLMOVE) for up to _WAIT_SLICE; their reads must outlast that.
+        self._blocking = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout, socket_timeout=_WAIT_SLICE + max(timeout, 10.0),
+            decode_responses=True,
         )
         self._ttl = ttl_seconds
         self._save_chunk = self._redis.register_script(_SAVE_CHUNK)
@@ -243,6 +269,9 @@ class RedisJobStore(JobStore):
 
     def _chunk_key(self, job_id: str, index: int) -> str:
         return f"{self._key(job_id)}:chunk:{index}"
+
+    def _finished_key(self, job_id: str) -> str:
+        return f"{self._key(job_id)}:finished"  # a one-element list, pushed when the job finishes
 
     def _attachments_key(self, job_id: str) -> str:
         return f"{self._key(job_id)}:attachments"  # one hash, name -> text: deleted with one key
@@ -277,15 +306,25 @@ class RedisJobStore(JobStore):
 
     def save_chunk(self, job_id: str, index: int, results: list[dict[str, Any]]) -> bool:
         stored = self._save_chunk(
-            keys=[self._key(job_id), self._chunk_key(job_id, index)],
-            args=[json.dumps(results), len(results), self._ttl, json.dumps(utc_now())],
+            keys=[self._key(job_id), self._chunk_key(job_id, index), self._finished_key(job_id)],
+            args=[json.dumps(results), len(results), self._ttl, json.dumps(utc_now()), progress_stamp()],
         )
         if stored == -1:
             logger.warning("job %s expired or unknown; chunk %d dropped", job_id, index)
         return stored == 1
 
     def mark_failed(self, job_id: str, error: dict[str, Any]) -> None:
-        self._mark_failed(keys=[self._key(job_id)], args=[json.dumps(error), json.dumps(utc_now())])
+        self._mark_failed(keys=[self._key(job_id), self._finished_key(job_id)],
+                          args=[json.dumps(error), json.dumps(utc_now()), self._ttl])
+
+    def _wait_finished(self, job_id: str, timeout: float) -> None:
+        # BLMOVE from a list to itself rotates it: the element stays, so every waiter of the job wakes, and one
+        # that arrives after the push returns at once. Under gevent this blocks a greenlet, not a thread.
+        key = self._finished_key(job_id)
+        try:
+            self._blocking.blmove(key, key, min(timeout, _WAIT_SLICE), "RIGHT", "LEFT")
+        except redis.RedisError as exc:
+            raise BrokerUnavailable("the job store (Redis) is unreachable", {"reason": str(exc)}) from exc
 
     def delete(self, job_id: str) -> None:
         """The job with its chunks and attachments: a job deleted part-way leaves no results behind.
@@ -297,7 +336,7 @@ class RedisJobStore(JobStore):
         try:
             n_chunks = int(self._redis.hget(key, "n_chunks") or 0)
             chunk_keys = [self._chunk_key(job_id, i) for i in range(n_chunks)]
-            self._redis.delete(key, self._attachments_key(job_id), *chunk_keys)
+            self._redis.delete(key, self._attachments_key(job_id), self._finished_key(job_id), *chunk_keys)
         except redis.RedisError as exc:
             logger.warning("job %s not deleted (%s); its keys expire with their TTL", job_id, exc)
 

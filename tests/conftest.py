@@ -144,10 +144,10 @@ class Gateway:
         return self.base_url + path
 
 
-def start_gateway(env: dict[str, str], log: Path) -> Gateway:
+def start_gateway(env: dict[str, str], log: Path, workers: int = 2, threads: int = 4) -> Gateway:
     port = free_port()
     proc = subprocess.Popen(
-        [*CAUSALMOL, "gateway", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4"],
+        [*CAUSALMOL, "gateway", "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads)],
         env=env, cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )
     gateway = Gateway(f"http://127.0.0.1:{port}", proc)

@@ -10,7 +10,12 @@ from pathlib import Path as _Path
 
 from shared.config import get_settings as _get_settings
 
-worker_class = "gthread"
+# Distributed mode: gevent workers, so a client waiting for its job (``wait``) holds a greenlet blocked in Redis,
+# not an OS thread: hundreds wait at once. gunicorn patches the stdlib in each worker before it imports the app
+# (no preload_app), so redis-py's and kombu's sockets are patched too. Embedded mode keeps threads: its in-process
+# worker does CPU-bound work that would stall every greenlet.
+worker_class = "gthread" if _get_settings().embedded else "gevent"
+worker_connections = 1000  # per gevent worker: clients served (and waiting) at once
 timeout = 60  # a POST may wait up to 30 s for its job
 graceful_timeout = 20
 accesslog = None

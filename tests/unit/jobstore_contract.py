@@ -203,3 +203,25 @@ class JobStoreContract:
         started = time.monotonic()
         assert store.wait("ghost", 5.0) is None
         assert time.monotonic() - started < 1.0
+
+    def test_every_waiter_of_a_job_wakes_when_it_finishes(self, store):
+        job_id = new_job(store, total=2, n_chunks=1)
+        records: list[dict] = []
+        waiters = [threading.Thread(target=lambda: records.append(store.wait(job_id, 10.0))) for _ in range(5)]
+        for waiter in waiters:
+            waiter.start()
+        time.sleep(0.2)  # all five are blocked by now
+        store.save_chunk(job_id, 0, results_for(0))
+        for waiter in waiters:
+            waiter.join(5.0)
+        assert [r["status"] for r in records] == [SUCCEEDED] * 5  # none left waiting for its timeout
+
+    def test_a_failure_wakes_a_waiter(self, store):
+        job_id = new_job(store)
+        timer = threading.Timer(0.1, store.mark_failed, args=(job_id, {"code": "x", "message": "y"}))
+        timer.start()
+        try:
+            record = store.wait(job_id, 10.0)
+        finally:
+            timer.join()
+        assert record["status"] == FAILED

@@ -105,6 +105,21 @@ class TestRedisSpecifics:
         assert job["model"] == {"name": "akt1", "version": 1}
         assert job["results"] == [{"id": "a", "value": 1.5, "error": None}, {"id": "b", "value": None}]
 
+    def test_a_waiter_blocks_in_redis_instead_of_polling(self, store, redis_client):
+        """Waiting 1 s on an unfinished job reads its record once or twice, not every few milliseconds."""
+        job_id = new_job(store)
+        redis_client.config_resetstat()
+        assert store.wait(job_id, 1.0)["status"] == "queued"
+        calls = redis_client.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0)
+        assert calls <= 2
+
+    def test_the_finished_signal_expires_with_the_job(self, store, redis_client):
+        job_id = new_job(store, total=2, n_chunks=1)
+        store.save_chunk(job_id, 0, results_for(0))
+        assert 0 < redis_client.ttl(f"causalmol:job:{job_id}:finished") <= 60
+        store.delete(job_id)
+        assert redis_client.exists(f"causalmol:job:{job_id}:finished") == 0
+
     def test_two_store_objects_share_state(self, store, redis_server_url):
         # distributed mode: the gateway and each worker process hold their own store object
         job_id = new_job(store, total=2, n_chunks=1)
