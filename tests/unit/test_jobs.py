@@ -49,8 +49,16 @@ def test_new_job_record_shape():
     assert record == {
         "job_id": "j1", "kind": "prediction", "status": "queued", "model": MODEL, "total": 5, "done": 0, "n_chunks": 2,
         "chunks_done": 0, "created_at": record["created_at"], "finished_at": None, "error": None,
+        "progress_at": record["progress_at"],
     }
     assert record["created_at"].endswith("Z")
+    assert abs(float(record["progress_at"]) - time.time()) < 5
+
+
+def test_new_job_record_keeps_the_extra_fields_that_are_set():
+    record = new_job_record("j1", MODEL, 1, 1, extra={"client_reference": "eln-7", "callback_url": None})
+    assert record["client_reference"] == "eln-7"
+    assert "callback_url" not in record
 
 
 def test_new_job_record_of_another_kind():
@@ -61,7 +69,7 @@ def test_new_job_record_of_another_kind():
 
 
 def test_finished_statuses():
-    assert set(FINISHED) == {"succeeded", "failed"}
+    assert set(FINISHED) == {"succeeded", "failed", "cancelled"}
 
 
 def test_make_job_store_embedded_is_memory():
