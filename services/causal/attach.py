@@ -7,11 +7,29 @@ from pathlib import Path
 from typing import Any
 
 from services.causal.evidence import PROFILE_VERSION
-from services.causal.profile import build_profile
+from services.causal.profile import TrainingArrays, build_profile, stored_arrays
+from services.featurizer.logic import load_features
 from shared.datasets import MECHANISM_COLUMN, read_meta, read_rows
+from shared.errors import InvalidRequest
 from shared.model_store import CAUSAL_PROFILE_FILE, ModelStore
 
 logger = logging.getLogger(__name__)
+
+
+def training_arrays(datasets_dir: Path, manifest: dict[str, Any], rows: list[dict[str, str]]) -> TrainingArrays | None:
+    """The features the version was trained on, from the dataset's features file; None when there is none
+    (a version trained before the file existed, or a file since removed): the profile then featurizes."""
+    key = manifest.get("features_key")
+    if not key:
+        return None
+    try:
+        features = load_features(datasets_dir, manifest["dataset"]["id"], key)
+        if features["spec"] != manifest["featurizer"]:
+            raise ValueError(f"features {key} were made with another featurizer")
+        return stored_arrays(rows, features)
+    except (InvalidRequest, ValueError) as exc:
+        logger.warning("the profile of %s@%s featurizes again: %s", manifest["name"], manifest["version"], exc)
+        return None
 
 
 def attach_profile(models: ModelStore, datasets_dir: Path, manifest: dict[str, Any]) -> str:
@@ -29,11 +47,13 @@ def attach_profile(models: ModelStore, datasets_dir: Path, manifest: dict[str, A
     meta = read_meta(datasets_dir, dataset_id)
     asked = (manifest.get("provenance") or {}).get("causal") or {}
     try:
+        rows = read_rows(datasets_dir, dataset_id)
         profile = build_profile(
-            read_rows(datasets_dir, dataset_id), meta.get("context_columns") or [],
+            rows, meta.get("context_columns") or [],
             MECHANISM_COLUMN if meta.get("mechanism_column") else None,
             {"featurizer": manifest["featurizer"], "estimator": manifest["estimator"], "seed": manifest["seed"]},
             manifest["seed"], extra_smarts=asked.get("treatments") or [], confounder_columns=asked.get("confounders"),
+            arrays=training_arrays(datasets_dir, manifest, rows),
         )
     except Exception as exc:  # the profile annotates the model; it is never a reason to lose the model
         logger.exception("causal profile of %s@%s failed", name, version)

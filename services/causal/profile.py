@@ -3,8 +3,9 @@
 ``build_profile`` is a plain function the profile task calls after a model version is written; the task stores
 the result as the version's ``causal_profile.json`` sidecar. The profile is JSON only and carries its own rules
 (``"rules"``), so what a verdict rests on can always be read back. Steps and what they cost on 5,000 rows:
-featurize (the model's featurizer), mine treatments (``treatments.py``), find mechanisms (``mechanisms.py``), one
-effect per treatment with the shared machinery of ``effects.py`` (DoWhy, 10 refuter simulations each), the
+features (read from the training's features file; featurized here only for callers without one), mine
+treatments (``treatments.py``), find mechanisms (``mechanisms.py``), one effect per treatment with the shared
+machinery of ``effects.py`` (DoWhy, 10 refuter simulations each), the
 focus cross-validation (``focus.py``, folds over distinct structures), whose out-of-fold errors also give the
 similarity level from which the model knows the chemistry well (``coverage.py``) and, for tree ensembles, the tree
 spread up to which it is confident (``uncertainty.py``, same fold models), and a second cross-validation
@@ -24,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import dowhy
@@ -46,10 +47,9 @@ from services.causal.evidence import PROFILE_VERSION
 from services.causal.refuters import REFUTERS
 from services.causal.treatments import TreatmentRules, mine_treatments
 from services.causal.verdict import verdict_rules
-from services.featurizer.logic import featurize_molecule, make_featurizer
-from services.predictor.evaluation import murcko_scaffold
-from services.predictor.training import dense_matrix
-from shared.applicability import N_BITS, pack_fingerprints
+from services.featurizer.logic import featurize_molecule, make_featurizer, murcko_scaffold
+from services.predictor.training import dense_matrix, features_matrix, stored_scaffolds
+from shared.applicability import N_BITS
 from shared.model_store import CAUSAL_PROFILE_FILE
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,19 @@ ADJUSTMENT_RULE = (
 )
 
 
-def _featurized(rows: list[dict[str, str]], featurizer_spec: dict[str, Any]) -> tuple[list[dict], list[dict], Any]:
+@dataclass(frozen=True)
+class TrainingArrays:
+    """What the profile is built on: the usable rows and their SMILES, Murcko scaffolds, features and domain bits."""
+
+    rows: list[dict[str, str]]
+    smiles: list[str]
+    scaffolds: list[str]
+    x: np.ndarray
+    ad_bits: list[list[int]]
+
+
+def featurized_arrays(rows: list[dict[str, str]], featurizer_spec: dict[str, Any]) -> TrainingArrays:
+    """Featurize ``rows`` here: for callers without the training's features file (benchmarks, older versions)."""
     featurizer = make_featurizer(featurizer_spec)
     kept_rows, kept = [], []
     for row in rows:
@@ -74,7 +86,22 @@ def _featurized(rows: list[dict[str, str]], featurizer_spec: dict[str, Any]) -> 
         if molecule["error"] is None:
             kept_rows.append(row)
             kept.append(molecule)
-    return kept_rows, kept, featurizer
+    smiles = [m["canonical_smiles"] for m in kept]
+    return TrainingArrays(kept_rows, smiles, [murcko_scaffold(s) for s in smiles],
+                          dense_matrix([m["features"] for m in kept], featurizer.n_features),
+                          [m["ad_bits"] for m in kept])
+
+
+def stored_arrays(rows: list[dict[str, str]], features: dict[str, Any]) -> TrainingArrays:
+    """The arrays the training read, from its features file (``load_features``): nothing is featurized again."""
+    if list(features["ids"]) != [r["id"] for r in rows]:
+        raise ValueError("the features file's rows are not the dataset's rows")
+    ok = np.flatnonzero(features["ok"])
+    kept = [rows[i] for i in ok]
+    smiles = [r["canonical_smiles"] for r in kept]
+    bits = np.unpackbits(features["ad_packed"][ok], axis=1, count=N_BITS)
+    return TrainingArrays(kept, smiles, stored_scaffolds(features, ok) or [murcko_scaffold(s) for s in smiles],
+                          features_matrix(features)[ok], [np.flatnonzero(b).tolist() for b in bits])
 
 
 def build_profile(
@@ -85,8 +112,10 @@ def build_profile(
     seed: int,
     extra_smarts: list[str] | None = None,
     confounder_columns: list[str] | None = None,
+    arrays: TrainingArrays | None = None,
 ) -> dict[str, Any]:
-    """The causal profile of a model trained on ``rows`` with ``model = {"featurizer", "estimator", "seed"}``."""
+    """The causal profile of a model trained on ``rows`` with ``model = {"featurizer", "estimator", "seed"}``;
+    ``arrays``: the training's own features of those rows (``stored_arrays``), else they are featurized here."""
     clock, steps = time.perf_counter(), {}
 
     def lap(step: str) -> None:
@@ -96,12 +125,13 @@ def build_profile(
         clock = now
 
     started = clock
-    rows, molecules, featurizer = _featurized(rows, model["featurizer"])
+    data = arrays or featurized_arrays(rows, model["featurizer"])
+    rows, smiles, x, ad_bits = data.rows, data.smiles, data.x, data.ad_bits
     y = np.array([float(r["pactivity"]) for r in rows])
-    smiles = [m["canonical_smiles"] for m in molecules]
-    x = dense_matrix([m["features"] for m in molecules], featurizer.n_features)
-    bits = np.unpackbits(pack_fingerprints([m["ad_bits"] for m in molecules]), axis=1, count=N_BITS).astype(bool)
-    lap("featurize")
+    bits = np.zeros((len(ad_bits), N_BITS), dtype=bool)
+    for i, on in enumerate(ad_bits):
+        bits[i, on] = True
+    lap("featurize")  # or only read: the training's features file
 
     treatments, presence = mine_treatments([Chem.MolFromSmiles(s) for s in smiles], extra_smarts or [])
     lap("treatments")
@@ -128,7 +158,6 @@ def build_profile(
     lap("effects")
 
     model_seed = int(model.get("seed", seed))
-    ad_bits = [m["ad_bits"] for m in molecules]
     spread = np.full(len(y), np.nan)
     # One pooled cross-validation serves focus, coverage and uncertainty; its folds keep identical structures
     # (the same compound measured in several assays) together, so no fold predicts a molecule it was trained on.
@@ -140,7 +169,7 @@ def build_profile(
     lap("focus")
     series_spread = np.full(len(y), np.nan)
     series = focus.series_cross_validated(
-        x, y, model["estimator"], model_seed, [murcko_scaffold(s) for s in smiles], series_spread)
+        x, y, model["estimator"], model_seed, data.scaffolds, series_spread)
     has_spread = not np.isnan(spread).any()
     similarity_check = spread_check = None  # a single series: nothing to check, the levels apply as calibrated
     if series is not None:

@@ -21,6 +21,7 @@ import numpy as np
 import rdkit
 from rdkit import Chem, RDLogger
 from rdkit.Chem.MolStandardize import rdMolStandardize
+from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from services.featurizer import descriptors, morgan  # noqa: F401  (registers every featurizer)
 from services.featurizer.base import Featurizer, SparseVector, make_featurizer
@@ -96,6 +97,11 @@ def featurize_molecule(molecule: dict[str, Any], featurizer: Featurizer) -> dict
     }
 
 
+def murcko_scaffold(smiles: str) -> str:
+    """The Murcko scaffold SMILES: the scaffold split's groups and the causal profile's series."""
+    return MurckoScaffold.MurckoScaffoldSmiles(mol=Chem.MolFromSmiles(smiles))
+
+
 def featurize_chunk(message: dict[str, Any]) -> dict[str, Any]:
     """Pipeline step 1: the chunk message gains per-molecule canonical SMILES, features and AD bits."""
     featurizer = make_featurizer(message["model"]["featurizer"])
@@ -151,6 +157,9 @@ def featurize_dataset(dataset_id: str, datasets_dir: Path, featurizer_spec: dict
             n_features=np.int64(featurizer.n_features),
             ids=np.array([r["id"] for r in rows], dtype=str),
             canonical_smiles=np.array([r["canonical_smiles"] for r in rows], dtype=str),
+            # Written once here, read by the scaffold split and the causal profile's series check alike.
+            scaffolds=np.array([murcko_scaffold(r["canonical_smiles"]) if f["error"] is None else ""
+                                for r, f in zip(rows, featurized, strict=True)], dtype=str),
             ad_packed=pack_fingerprints([f.get("ad_bits", []) for f in featurized]),
             spec=np.array(json.dumps(featurizer.spec(), sort_keys=True)),
         )

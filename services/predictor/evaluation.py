@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from rdkit import Chem
-from rdkit.Chem.Scaffolds import MurckoScaffold
 from scipy.stats import spearmanr
 from sklearn.base import RegressorMixin
 
+from services.featurizer.logic import murcko_scaffold
 from services.predictor.estimators import make_estimator
 from services.predictor.spread import on_bits_of, sigmas
 from shared.applicability import N_BITS, NearestNeighbourIndex
@@ -30,10 +29,6 @@ N_FOLDS = 5
 INTERVAL_LEVELS = (0.8, 0.9)
 MIN_GROUP_SIZE = 5  # smaller context or mechanism groups get no metrics of their own: too noisy to read
 _QUERY_BLOCK = 512  # nearest-neighbour queries per matrix product: bounds memory on big training sets
-
-
-def murcko_scaffold(smiles: str) -> str:
-    return MurckoScaffold.MurckoScaffoldSmiles(mol=Chem.MolFromSmiles(smiles))
 
 
 def _groups(keys: list[str]) -> list[list[int]]:
@@ -83,12 +78,14 @@ def scaffold_split(
     return group_split([murcko_scaffold(s) for s in canonical_smiles], test_fraction, seed)
 
 
-def split_keys(split: str, canonical_smiles: list[str], contexts: dict[str, list[str]]) -> list[str]:
-    """The group of each row for ``split``; a split the data cannot support is a 400."""
+def split_keys(split: str, canonical_smiles: list[str], contexts: dict[str, list[str]],
+               scaffolds: list[str] | None = None) -> list[str]:
+    """The group of each row for ``split``; a split the data cannot support is a 400. ``scaffolds``: the rows'
+    Murcko scaffolds when the features file already holds them."""
     if split not in SPLITS:
         raise InvalidRequest(f"unknown split '{split}'", {"known_splits": list(SPLITS)})
     if split == "scaffold":
-        return [murcko_scaffold(s) for s in canonical_smiles]
+        return list(scaffolds) if scaffolds is not None else [murcko_scaffold(s) for s in canonical_smiles]
     if split == "context":
         if not contexts:
             raise InvalidRequest("split 'context' needs a dataset with a context column", {"split": split})

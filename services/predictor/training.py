@@ -47,12 +47,12 @@ from services.predictor.evaluation import (
 from shared.applicability import AD_FILE, calibrate_threshold, pack_fingerprints
 from shared.datasets import MECHANISM_COLUMN, read_meta, read_rows
 from shared.errors import InvalidRequest
-from shared.model_store import ModelStore, parse_model_ref
+from shared.model_store import PREDICTIONS_FILE, ModelStore, parse_model_ref
+from shared.neighbours import TRAINING_ROWS_FILE, training_rows_csv
 
 logger = logging.getLogger(__name__)
 
 ESTIMATOR_FILE = "estimator.joblib"
-PREDICTIONS_FILE = "cv_predictions.csv"  # every row's out-of-fold or held-out prediction, for audits
 INTERVAL_COVERAGE = 0.9
 MIN_ROWS = 20
 AD_FINGERPRINT = {"name": "morgan_bits", "radius": 2, "n_bits": 2048}
@@ -201,7 +201,7 @@ def fit_from_features(
     contexts = {c: [r[c] for r in used] for c in meta["context_columns"]}
     mechanisms = [r[MECHANISM_COLUMN] for r in used] if meta.get("mechanism_column") else None
 
-    keys = split_keys(split, smiles, contexts)
+    keys = split_keys(split, smiles, contexts, stored_scaffolds(features, ok))
     train, test = _held_out_split(split, keys, seed)
     holdout = evaluate_holdout(x, y, ad_packed, train, test, estimator_spec, seed)
     folds = grouped_folds([keys[i] for i in train], N_FOLDS, seed)
@@ -268,20 +268,27 @@ def fit_from_features(
     def write_predictions(folder: Path) -> None:
         with (folder / PREDICTIONS_FILE).open("w", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(["id", "side", "fold", "pactivity", "prediction", "sigma"])
-            for side, index, predicted, fold, sigma in (
-                ("cv", train, oof, folds, oof_sigma),
-                ("held_out", test, holdout.predictions, [""] * len(test), holdout.sigma),
+            writer.writerow(["id", "side", "fold", "pactivity", "prediction", "sigma", "similarity"])
+            for side, index, predicted, fold, sigma, similarity in (
+                ("cv", train, oof, folds, oof_sigma, oof_similarity),
+                ("held_out", test, holdout.predictions, [""] * len(test), holdout.sigma, holdout.similarity),
             ):
-                for i, p, f, s in zip(index, predicted, fold, sigma, strict=True):
+                for i, p, f, s, sim in zip(index, predicted, fold, sigma, similarity, strict=True):
                     writer.writerow([used[i]["id"], side, f, used[i]["pactivity"], round(float(p), 4),
-                                     round(float(s), 6)])
+                                     round(float(s), 6), round(float(sim), 4)])
+        # The rows behind the domain fingerprints, in their order: the scoring step names a query's neighbours.
+        (folder / TRAINING_ROWS_FILE).write_text(training_rows_csv([r["id"] for r in used], smiles, list(y)))
 
     manifest = _write(store, name, model, ad_packed, body, write_predictions)
     logger.info("trained %s@%s on %s: %s RMSE %.3f (mean predictor %.3f), 90%% coverage %.2f", name,
                 manifest["version"], dataset_id, split, holdout.metrics["rmse"], holdout.mean_predictor_rmse,
                 body["interval"]["measured_coverage"]["90"])
     return manifest
+
+
+def stored_scaffolds(features: dict[str, Any], rows: np.ndarray) -> list[str] | None:
+    """The Murcko scaffolds of ``rows`` as the features file holds them; None for a file written before them."""
+    return [str(s) for s in features["scaffolds"][rows]] if "scaffolds" in features else None
 
 
 def features_matrix(features: dict[str, Any]) -> np.ndarray:

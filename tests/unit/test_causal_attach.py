@@ -24,22 +24,23 @@ def models(tmp_path, monkeypatch):
 def test_builds_once_with_the_versions_spec(models, monkeypatch, tmp_path):
     calls = []
 
-    def fake_build(rows, context, mechanism, model, seed, extra_smarts, confounder_columns):
-        calls.append((rows, context, mechanism, model, seed, extra_smarts, confounder_columns))
+    def fake_build(rows, context, mechanism, model, seed, extra_smarts, confounder_columns, arrays):
+        calls.append((rows, context, mechanism, model, seed, extra_smarts, confounder_columns, arrays))
         return {"status": "ready", "version": PROFILE_VERSION, "effects": []}
 
     monkeypatch.setattr(attach, "build_profile", fake_build)
     assert attach.attach_profile(models, tmp_path, MANIFEST) == "ready"
     assert attach.attach_profile(models, tmp_path, MANIFEST) == "ready"  # a redelivered task builds nothing
     assert calls == [([{"id": "1"}], ["assay"], "mechanism",
-                      {"featurizer": {"name": "morgan_counts"}, "estimator": {"name": "knn"}, "seed": 3}, 3, [], None)]
+                      {"featurizer": {"name": "morgan_counts"}, "estimator": {"name": "knn"}, "seed": 3}, 3, [], None,
+                      None)]  # no features_key in this manifest: nothing to read, the profile featurizes
     assert models.read_sidecar("m", 1, CAUSAL_PROFILE_FILE)["status"] == "ready"
 
 
 def test_the_training_requests_treatments_and_confounders_reach_the_profile(models, monkeypatch, tmp_path):
     seen = {}
 
-    def fake_build(*_, extra_smarts, confounder_columns):
+    def fake_build(*_, extra_smarts, confounder_columns, arrays):
         seen.update(extra_smarts=extra_smarts, confounders=confounder_columns)
         return {"status": "ready"}
 
