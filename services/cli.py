@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from services.client.client import DEFAULT_URL, URL_ENV
+from services.accounts import cli as keys_cli
+from services.client.client import API_KEY_ENV, DEFAULT_URL, URL_ENV
 from services.client.reinvent import PROPERTIES
 from shared.config import QUEUES, get_settings
 from shared.logging import configure_logging
@@ -42,16 +43,19 @@ def run_gateway(args: argparse.Namespace) -> int:
 def run_worker(args: argparse.Namespace) -> int:
     import importlib
 
-    from shared.celery_app import celery_app, configure_celery
+    from shared.task_signals import prepare_worker_metrics
 
     settings = get_settings()
+    prepare_worker_metrics(settings)  # before prometheus-client is imported: task durations go to shared files
+    from shared.celery_app import celery_app, configure_celery, worker_queues
+
     if settings.embedded:
         print("a worker needs CAUSALMOL_REDIS_URL (embedded mode runs its worker inside the gateway)", file=sys.stderr)
         return 2
     configure_celery(settings)
     importlib.import_module(WORKER_TASK_MODULES[args.service])
     celery_app.worker_main([
-        "worker", "--queues", args.service, "--hostname", f"{args.service}@%h-{os.getpid()}",
+        "worker", "--queues", ",".join(worker_queues(args.service)), "--hostname", f"{args.service}@%h-{os.getpid()}",
         "--concurrency", str(args.concurrency), "--pool", args.pool, "--loglevel", settings.log_level,
         "--without-gossip", "--without-mingle",
     ])
@@ -114,7 +118,7 @@ def service_command(run: Callable[[argparse.Namespace], int]) -> Callable[[argpa
 def client(args: argparse.Namespace) -> Any:
     from services.client import Client
 
-    return Client(args.url)
+    return Client(args.url, api_key=args.api_key)
 
 
 def print_json(document: Any) -> None:
@@ -211,7 +215,8 @@ def run_score(args: argparse.Namespace) -> int:
     model = args.model
     if sent:
         jobs = client(args).predict_jobs(args.model, [{"id": str(i), "smiles": s} for i, s in sent],
-                                         wait=reinvent.SUBMIT_WAIT, timeout=args.timeout)
+                                         wait=reinvent.SUBMIT_WAIT, timeout=args.timeout,
+                                         response=reinvent.RESPONSE)
         for (index, _), result in zip(sent, (r for job in jobs for r in job["results"]), strict=True):
             results[index] = result
         model = "{name}@{version}".format(**jobs[0]["model"])
@@ -275,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for command in (listing, show, show_job, predict, score):
         command.add_argument("--url", default=None, help=f"the service (default ${URL_ENV} or {DEFAULT_URL})")
+        command.add_argument("--api-key", default=None, help=f"the API key (default ${API_KEY_ENV})")
+    keys_cli.add_commands(commands)
     return parser
 
 

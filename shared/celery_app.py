@@ -14,7 +14,9 @@ from typing import Any
 
 from celery import Celery, Task
 from celery.app import trace
+from celery.exceptions import Ignore
 
+import shared.task_signals  # noqa: F401  (request ids into tasks, task durations: signal hooks in every process)
 from shared.config import QUEUES, Settings
 from shared.errors import job_error
 
@@ -31,14 +33,24 @@ EFFECT_TASK = "causal.effect"
 LONG_TASKS = (INGEST_DATASET_TASK, FEATURIZE_DATASET_TASK, TRAIN_TASK, PROFILE_TASK, EFFECT_TASK)
 PREDICTION_CHAIN: tuple[str, ...] = (FEATURIZE_TASK, SCORE_TASK)  # what the gateway publishes per chunk
 
+# Callbacks: short HTTP calls, consumed beside the scoring queue (``causalmol worker scoring``, embedded mode).
+WEBHOOKS_QUEUE = "webhooks"
+# Queues a service's worker consumes beside its own.
+EXTRA_QUEUES: dict[str, tuple[str, ...]] = {"scoring": (WEBHOOKS_QUEUE,)}
 TASK_ROUTES: dict[str, dict[str, str]] = {
     "featurize.*": {"queue": "featurizer"},
     "score.*": {"queue": "scoring"},
     "predict.*": {"queue": "predictor"},
     "causal.*": {"queue": "causal"},
+    "webhook.*": {"queue": WEBHOOKS_QUEUE},
 }
 
 celery_app = Celery("causalmol")
+
+
+def worker_queues(service: str) -> list[str]:
+    """The queues ``causalmol worker <service>`` consumes: its own, then any that ride along (webhooks)."""
+    return [service, *EXTRA_QUEUES.get(service, ())]
 
 # Celery logs each task's return value by default: ours carry the labs' structures, which stay out of logs.
 trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss"
@@ -110,3 +122,41 @@ class PipelineTask(Task):
         logger.error("task %s (%s) failed for job %s: %r", self.name, task_id, job_id, exc)
         if job_id:
             get_job_store().mark_failed(job_id, job_error(self.name, exc))
+
+    def before_start(self, task_id: str, args: tuple, kwargs: dict) -> None:
+        """A cancelled job's queued tasks are skipped: Ignore also stops the rest of the chain."""
+        from shared.jobs import CANCELLED, get_job_store
+
+        job_id = payload_job_id(args)
+        record = get_job_store().record(job_id) if job_id else None
+        if record is not None and record["status"] == CANCELLED:
+            logger.info("task %s (%s) skipped: job %s is cancelled", self.name, task_id, job_id)
+            raise Ignore()
+
+    def after_return(self, status: str, retval: Any, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
+        job_id = payload_job_id(args)
+        if job_id:
+            _audit_job_end(job_id)
+            _notify_job_end(job_id)
+
+
+def _notify_job_end(job_id: str) -> None:
+    """The job's webhook, if this task ended it; a broker hiccup here must not fail the task."""
+    from shared.jobs import get_job_store
+    from shared.webhooks import notify_if_finished
+
+    try:
+        notify_if_finished(get_job_store(), job_id)
+    except Exception:
+        logger.exception("the callback of job %s was not queued", job_id)
+
+
+def _audit_job_end(job_id: str) -> None:
+    """The audit record of the job's end, if this task ended it; the audit never fails a task."""
+    from services.audit.jobs import audit_job_end  # the database layer is only loaded in the workers
+    from shared.jobs import get_job_store
+
+    try:
+        audit_job_end(get_job_store(), job_id)
+    except Exception:
+        logger.exception("the end of job %s was not audited", job_id)

@@ -94,6 +94,10 @@ class JobStore(JobControl, ABC):
     @abstractmethod
     def attachment(self, job_id: str, name: str) -> str | None: ...
 
+    @abstractmethod
+    def shorten_ttl(self, job_id: str, seconds: int, chunk: int) -> None:
+        """Keep the job and its chunk ``chunk`` at most ``seconds`` more (a compact job's short result TTL)."""
+
     def complete(self, job_id: str, result: dict[str, Any]) -> bool:
         """Finish a single-result job (dataset, training, causal effect) with its result document."""
         return self.save_chunk(job_id, 0, [result])
@@ -212,6 +216,11 @@ class MemoryJobStore(MemoryControl, JobStore):
     def attachment(self, job_id: str, name: str) -> str | None:
         with self._lock:
             return self._attachments.get((job_id, name))
+
+    def shorten_ttl(self, job_id: str, seconds: int, chunk: int) -> None:
+        with self._lock:  # chunks and attachments go with the job here
+            if job_id in self._expires:
+                self._expires[job_id] = min(self._expires[job_id], time.monotonic() + seconds)
 
 
 # Atomic so that a redelivered chunk (acks_late) never counts twice, even if a worker dies mid-write.
@@ -354,6 +363,12 @@ class RedisJobStore(RedisControl, JobStore):
 
     def attachment(self, job_id: str, name: str) -> str | None:
         return self._redis.hget(self._attachments_key(job_id), name)
+
+    def shorten_ttl(self, job_id: str, seconds: int, chunk: int) -> None:
+        with self._redis.pipeline(transaction=False) as pipe:  # LT: never lengthens a TTL
+            pipe.expire(self._key(job_id), seconds, lt=True)
+            pipe.expire(self._chunk_key(job_id, chunk), seconds, lt=True)
+            pipe.execute()
 
 
 def make_job_store(settings: Settings) -> JobStore:

@@ -62,6 +62,7 @@ class ChunkRequest(TypedDict):
     chunk: int
     model: FeaturizerModelRef
     molecules: list[MoleculeInput]
+    response: NotRequired[str]  # "compact": results stored without evidence (shared.schemas.COMPACT)
 
 
 class FeaturizedChunk(TypedDict):
@@ -70,6 +71,7 @@ class FeaturizedChunk(TypedDict):
     chunk: int
     model: ModelRef
     molecules: list[FeaturizedMolecule]
+    response: NotRequired[str]
 
 
 class ChunkReceipt(TypedDict):
@@ -143,5 +145,9 @@ def read_featurized_chunk(message: Any) -> FeaturizedChunk:
 def featurized_chunk(request: ChunkRequest, molecules: list[FeaturizedMolecule]) -> FeaturizedChunk:
     """What ``featurize.batch`` sends on: the request's envelope, the model without its featurizer, the molecules."""
     model = request["model"]
-    return {"schema_version": FEATURIZED_CHUNK_VERSION, "job_id": request["job_id"], "chunk": request["chunk"],
-            "model": {"name": model["name"], "version": model["version"]}, "molecules": molecules}
+    chunk: FeaturizedChunk = {"schema_version": FEATURIZED_CHUNK_VERSION, "job_id": request["job_id"],
+                              "chunk": request["chunk"], "model": {"name": model["name"], "version": model["version"]},
+                              "molecules": molecules}
+    if "response" in request:
+        chunk["response"] = request["response"]
+    return chunk

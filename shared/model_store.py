@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 RETIRED_MARK = "RETIRED"
 CAUSAL_PROFILE_FILE = "causal_profile.json"  # a sidecar the causal service attaches after training
+PREDICTIONS_FILE = "cv_predictions.csv"  # every row's out-of-fold or held-out prediction (the card page plots it)
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 REF_PATTERN = re.compile(r"(?P<name>[a-z0-9][a-z0-9_.-]{0,63})(@(?P<version>[0-9]{1,9}))?", re.ASCII)
 MAX_VERSION_ATTEMPTS = 100

@@ -31,10 +31,19 @@ class PredictionSchema(Schema):
     sigma = fields.Float(allow_none=True, metadata={"description": "Difficulty scaling the interval"})
 
 
+class NeighbourSchema(Schema):
+    id = fields.String(required=True, metadata={"description": "The training molecule's id"})
+    smiles = fields.String(required=True, metadata={"description": "Its canonical SMILES"})
+    pactivity = fields.Float(required=True, metadata={"description": "Its measured pActivity"})
+    similarity = fields.Float(required=True, metadata={"description": "Tanimoto similarity to the query"})
+
+
 class ApplicabilityDomainSchema(Schema):
     max_similarity = fields.Float(required=True, metadata={"description": "Nearest-neighbour Tanimoto"})
     in_domain = fields.Boolean(required=True)
     threshold = fields.Float(required=True)
+    neighbours = fields.List(fields.Nested(NeighbourSchema), metadata={
+        "description": "The nearest training molecules, most similar first (absent for models trained before)"})
 
 
 class MechanismSchema(Schema):
@@ -95,6 +104,16 @@ class MoleculeResultSchema(Schema):
     prediction = fields.Nested(PredictionSchema, allow_none=True)
     causal_validity = fields.Nested(CausalValiditySchema, allow_none=True)
     error = fields.Nested(ErrorDetailSchema, allow_none=True)
+
+
+FULL, COMPACT = "full", "compact"  # a prediction request's ``response``: compact drops what a REINVENT step ignores
+COMPACT_EXCLUDED = ("causal_validity.evidence", "causal_validity.attribution",
+                    "causal_validity.applicability_domain.neighbours")
+
+
+def compact_result_schema(many: bool = False) -> MoleculeResultSchema:
+    """A result without evidence, attribution and neighbours: the prediction, interval, verdict and reasons stay."""
+    return MoleculeResultSchema(many=many, exclude=COMPACT_EXCLUDED)
 
 
 class EffectValueSchema(Schema):

@@ -26,10 +26,12 @@ from shared.config import get_settings
 from shared.jobs import JobStore, get_job_store
 from shared.messages import ChunkReceipt, FeaturizedChunk
 from shared.model_store import ModelStore
-from shared.schemas import MoleculeResultSchema
+from shared.neighbours import TRAINING_ROWS_FILE, TrainingRows
+from shared.schemas import COMPACT, MoleculeResultSchema, compact_result_schema
 
 logger = logging.getLogger(__name__)
 _result_schema = MoleculeResultSchema(many=True)
+_compact_schema = compact_result_schema(many=True)
 _PROFILES: OrderedDict[tuple, ServingProfile | str] = OrderedDict()  # compiled profile, or why it is unusable
 _PROFILES_LOCK = Lock()
 PROFILE_CACHE_SIZE = 8
@@ -42,6 +44,25 @@ def domain_index(name: str, version: int) -> tuple[NearestNeighbourIndex, float]
     models_dir = get_settings().models_dir
     manifest = ModelStore(models_dir).resolve(f"{name}@{version}", allow_retired=True)
     return training_index(str(models_dir), name, version), float(manifest["applicability_domain"]["threshold"])
+
+
+@lru_cache(maxsize=8)
+def training_rows(name: str, version: int) -> TrainingRows | None:
+    """The rows behind the version's domain fingerprints (checksum-verified); None for a version written before."""
+    store = ModelStore(get_settings().models_dir)
+    manifest = store.resolve(f"{name}@{version}", allow_retired=True)
+    if TRAINING_ROWS_FILE not in manifest.get("files", {}):
+        return None
+    return TrainingRows.parse(store.verified_file(manifest, TRAINING_ROWS_FILE).read_text())
+
+
+def neighbourhood(index: NearestNeighbourIndex, rows: TrainingRows | None,
+                  on_bits: list[int]) -> tuple[float, list[dict[str, Any]] | None]:
+    """The nearest-neighbour similarity and, when the rows are known, the nearest training molecules (one pass)."""
+    if not on_bits or len(index.counts) == 0:
+        return 0.0, None if rows is None else []
+    similarity = index.similarities(on_bits)
+    return round(float(similarity.max()), 4), None if rows is None else rows.nearest(similarity)
 
 
 def load_profile(store: ModelStore, name: str, version: int) -> ServingProfile | str | None:
@@ -96,8 +117,10 @@ def annotate_molecules(
     threshold: float,
     causal: CausalContext | None = None,
     problem: str | None = None,
+    rows: TrainingRows | None = None,
 ) -> None:
-    """Each molecule gains ``causal_validity``; ``problem`` says why an existing profile could not be used."""
+    """Each molecule gains ``causal_validity``; ``problem`` says why an existing profile could not be used; with
+    ``rows`` its domain names the nearest training molecules."""
     ok = [m for m in molecules if m["error"] is None]
     gathered: list[tuple[dict | None, list[dict] | None, dict | None]] = [(None, None, None)] * len(ok)
     spread: list[float | None] = [None] * len(ok)
@@ -119,8 +142,11 @@ def annotate_molecules(
     for molecule in molecules:
         molecule["causal_validity"] = None
     for molecule, (mechanism, evidence, attribution), tree_spread in zip(ok, gathered, spread, strict=True):
-        similarity = round(index.max_similarity(molecule["ad_bits"]), 4)
-        domain = {"max_similarity": similarity, "in_domain": similarity >= threshold, "threshold": threshold}
+        similarity, neighbours = neighbourhood(index, rows, molecule["ad_bits"])
+        domain: dict[str, Any] = {"max_similarity": similarity, "in_domain": similarity >= threshold,
+                                  "threshold": threshold}
+        if neighbours is not None:
+            domain["neighbours"] = neighbours
         molecule["causal_validity"] = judge(domain, profile=summary, mechanism=mechanism, evidence=evidence,
                                             problem=problem, spread=tree_spread, attribution=attribution)
 
@@ -131,7 +157,13 @@ def annotate_chunk(message: FeaturizedChunk, store: JobStore | None = None) -> C
     ref = message["model"]
     index, threshold = domain_index(ref["name"], ref["version"])
     causal, problem = causal_context(ref["name"], ref["version"])
-    annotate_molecules(message["molecules"], index, threshold, causal, problem)
-    results = _result_schema.dump(message["molecules"])
-    stored = (store or get_job_store()).save_chunk(message["job_id"], message["chunk"], results)
+    rows = training_rows(ref["name"], ref["version"])
+    annotate_molecules(message["molecules"], index, threshold, causal, problem, rows)
+    # A compact job (a REINVENT step) stores no evidence, attribution or neighbours: less to write, keep and send.
+    compact = message.get("response") == COMPACT
+    results = (_compact_schema if compact else _result_schema).dump(message["molecules"])
+    store = store or get_job_store()
+    stored = store.save_chunk(message["job_id"], message["chunk"], results)
+    if compact:
+        store.shorten_ttl(message["job_id"], get_settings().compact_result_ttl_seconds, message["chunk"])
     return {"job_id": message["job_id"], "chunk": message["chunk"], "stored": stored, "n": len(results)}

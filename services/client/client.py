@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 URL_ENV = "CAUSALMOL_URL"
+API_KEY_ENV = "CAUSALMOL_API_KEY"
 MAX_MOLECULES = 100_000  # the server's per-request limit (CAUSALMOL_MAX_MOLECULES default)
 MAX_REQUEST_BYTES = 32 * 1024 * 1024  # below the server's default 50 MiB body limit, with room for the envelope
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -69,7 +70,8 @@ def batches(molecules: list[dict[str, Any]], max_molecules: int, max_bytes: int)
 
 
 class Client:
-    """One causalmol service. ``url`` defaults to ``$CAUSALMOL_URL`` or ``http://127.0.0.1:8000``."""
+    """One causalmol service. ``url`` defaults to ``$CAUSALMOL_URL`` or ``http://127.0.0.1:8000``, ``api_key`` to
+    ``$CAUSALMOL_API_KEY`` (sent as ``Authorization: Bearer``)."""
 
     def __init__(
         self,
@@ -84,12 +86,16 @@ class Client:
         max_molecules: int = MAX_MOLECULES,
         max_request_bytes: int = MAX_REQUEST_BYTES,
         session: requests.Session | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.url = (url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
         self.timeout, self.retries, self.backoff, self.max_backoff = timeout, retries, backoff, max_backoff
         self.poll_interval, self.max_poll_interval = poll_interval, max_poll_interval
         self.max_molecules, self.max_request_bytes = max_molecules, max_request_bytes
         self.session = session or requests.Session()
+        api_key = api_key or os.environ.get(API_KEY_ENV)
+        if api_key:  # every request of this client names its key
+            self.session.headers["Authorization"] = f"Bearer {api_key}"
 
     # -- transport -------------------------------------------------------------------------------------------
 
@@ -153,10 +159,13 @@ class Client:
 
     # -- predictions -----------------------------------------------------------------------------------------
 
-    def submit(self, model: str, molecules: list[dict[str, Any]], wait: float = 0.0) -> dict[str, Any]:
+    def submit(self, model: str, molecules: list[dict[str, Any]], wait: float = 0.0,
+               response: str = "full") -> dict[str, Any]:
         """POST one batch (at most the server's limit): the whole job if it finished within ``wait`` seconds,
-        else ``{"job_id", "status", "status_url"}``."""
+        else ``{"job_id", "status", "status_url"}``. ``response="compact"``: results without evidence."""
         body = {"model": model, "molecules": molecules, "wait": min(max(wait, 0.0), MAX_WAIT)}
+        if response != "full":
+            body["response"] = response
         return self.request("POST", "/v1/predictions", json=body).json()
 
     def wait(self, job_id: str, timeout: float | None = None, on_progress: ProgressCallback | None = None
@@ -208,6 +217,7 @@ class Client:
         timeout: float | None = None,
         wait: float = 0.0,
         on_progress: ProgressCallback | None = None,
+        response: str = "full",
     ) -> list[dict[str, Any]]:
         """Predict any number of molecules: one job per batch the server accepts (every batch is submitted before
         any is awaited, so the workers share them), then the finished jobs in input order.
@@ -220,7 +230,7 @@ class Client:
             return []
         chunks = list(batches(prepared, self.max_molecules, self.max_request_bytes))
         # Waiting on a POST holds the next batch back: only a single batch waits there.
-        answers = [self.submit(model, batch, wait if len(chunks) == 1 else 0.0) for batch in chunks]
+        answers = [self.submit(model, batch, wait if len(chunks) == 1 else 0.0, response) for batch in chunks]
         pending = [answer["job_id"] for answer in answers if answer.get("status") not in FINISHED]
         answered = sum(len(b) for b, answer in zip(chunks, answers, strict=True) if answer.get("status") in FINISHED)
         if pending:

@@ -23,6 +23,7 @@ CAUSAL_SUPPORT = {"supported": 1.0, "caution": 0.5, "unknown": 0.5, "unsupported
 PROPERTIES = ("pactivity", "interval_lo", "interval_hi", "in_domain", "causal_support")
 NAN = math.nan
 SUBMIT_WAIT = 30.0  # an RL step is one POST that usually answers with the finished job: no polling round trips
+RESPONSE = "compact"  # no evidence, attributions or neighbours: an RL step of thousands moves little data
 
 
 def read_smiles(text: str) -> list[str]:

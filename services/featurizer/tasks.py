@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from services.featurizer.datasets import ingest_dataset
+from services.featurizer.depict import depict_svg
 from services.featurizer.export import results_to_sdf
 from services.featurizer.logic import featurize_chunk, featurize_dataset
 from shared.celery_app import (
@@ -17,6 +18,7 @@ from shared.celery_app import (
     celery_app,
 )
 from shared.config import get_settings
+from shared.depiction import DEPICT_TASK, attachment_name
 from shared.jobs import get_job_store
 from shared.messages import FeaturizedChunk, featurized_chunk, read_chunk_request
 
@@ -35,7 +37,7 @@ def ingest(message: dict[str, Any]) -> dict[str, Any]:
     store.mark_running(message["job_id"])
     content = Path(message["upload"]).read_bytes()
     meta = ingest_dataset(content, message["format"], message["mapping"], get_settings().datasets_dir,
-                          message.get("filename", ""))
+                          message.get("filename", ""), message.get("project"))
     store.complete(message["job_id"], meta)
     return {"job_id": message["job_id"], "dataset_id": meta["dataset_id"]}
 
@@ -54,3 +56,16 @@ def export_sdf(message: dict[str, Any]) -> None:
     job = store.get(message["job_id"])
     if job is not None and store.attachment(message["job_id"], "sdf") is None:
         store.put_attachment(message["job_id"], "sdf", results_to_sdf(job["results"]))
+
+
+@celery_app.task(name=DEPICT_TASK)  # not a PipelineTask: a drawing that fails must never fail the job it shows
+def depict(message: dict[str, Any]) -> int:
+    """Draw the listed results of a job (``shared.depiction.depiction_item``) as SVG attachments; how many drawn."""
+    store = get_job_store()
+    drawn = 0
+    for item in message["items"]:
+        name = attachment_name(int(item["index"]))
+        if store.attachment(message["job_id"], name) is None:
+            store.put_attachment(message["job_id"], name, depict_svg(item.get("smiles"), item.get("highlights") or []))
+            drawn += 1
+    return drawn

@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from services.gateway.context import EXTENSION, GatewayContext
 from shared.celery_app import configure_celery
 from shared.config import get_settings
+from shared.db import migrate
 from shared.jobs import get_job_store
 from shared.logging import bind_request_id, reset_request_id
 from shared.model_store import ModelStore
@@ -55,7 +56,7 @@ def register_request_id(app: Flask) -> None:
 
 def create_app() -> Flask:
     """The gateway app, configured from ``CAUSALMOL_*`` environment variables."""
-    from services.gateway import api, docs, errors, health, metrics, registry_api
+    from services.gateway import api, audit_api, auth, docs, errors, health, jobs_api, metrics, registry_api
     from services.gateway.openapi import build_spec
 
     settings = get_settings()
@@ -68,11 +69,16 @@ def create_app() -> Flask:
     configure_celery(settings)
     app.extensions[EXTENSION] = GatewayContext(settings, get_job_store(), ModelStore(settings.models_dir))
     register_request_id(app)  # first, so that every later hook and handler logs the id
+    migrate(settings.database_url)  # keys and the audit trail: the schema is at head before the first request
+    auth.init_app(app, settings)  # before the handlers: every request but the open ones names its key
+    audit_api.init_app(app, settings)
     metrics.init_app(app, settings)
     errors.register_error_handlers(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(registry_api.bp)
+    app.register_blueprint(jobs_api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(importlib.import_module("services.gateway.pages").bp)  # HTML: card, results, depictions
     docs.init_app(app)
     spec = build_spec(package_version(), settings.max_molecules)
 

@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from shared.config import QUEUES, Settings
 from shared.jobs import PREDICTION, SUCCEEDED, JobStore
+from shared.task_signals import worker_metrics_dir
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,15 @@ def scrape_sources(settings: Settings) -> list[Collector]:
         client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=settings.broker_timeout_seconds,
                                       socket_timeout=settings.broker_timeout_seconds)
         sources.append(QueueDepthCollector(client))
+        # The workers' task durations (shared.task_signals), in their own directory: gunicorn clears the gateway's.
+        workers = worker_metrics_dir(settings)
+        try:
+            workers.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # the gateway still serves its own metrics
+            logger.warning("worker metrics directory %s unusable: %r", workers, exc)
+        else:
+            if str(workers) != os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                sources.append(MultiProcessCollector(None, path=str(workers)))
     return sources
 
 

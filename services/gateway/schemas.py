@@ -9,7 +9,8 @@ from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, valid
 
 from shared.config import get_settings
 from shared.export import LONE_SURROGATE
-from shared.schemas import ErrorDetailSchema, MoleculeResultSchema
+from shared.job_status import STATUSES
+from shared.schemas import COMPACT, FULL, ErrorDetailSchema, MoleculeResultSchema
 
 MAX_WAIT_SECONDS = 30
 # No request needs more than a few levels; deeper documents only cost recursion in the parsers behind us.
@@ -73,7 +74,25 @@ class JsonObject(fields.Field):
         return self.schema.load(loaded)
 
 
-class UploadFormSchema(Schema):
+PLAIN_TEXT = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="must be plain text without control characters")
+
+
+class JobOptionsSchema(Schema):
+    """Fields every job-creating request may carry: echoed on the job, and where to call when it finishes."""
+
+    client_reference = fields.String(
+        validate=[validate.Length(min=1, max=200), PLAIN_TEXT],
+        metadata={"description": "The caller's own reference (an ELN entry...), echoed on the job; GET /v1/jobs "
+                                 "filters by it"},
+    )
+    callback_url = fields.Url(
+        schemes={"http", "https"}, require_tld=False, validate=validate.Length(max=2000),
+        metadata={"description": "POSTed job.succeeded or job.failed, signed (X-Causalmol-Signature), when the job "
+                                 "finishes; needs CAUSALMOL_WEBHOOK_SECRET on the server"},
+    )
+
+
+class UploadFormSchema(JobOptionsSchema):
     """The form fields sent beside a multipart CSV/SDF ``file``; other form fields are ignored."""
 
     class Meta:
@@ -106,7 +125,7 @@ class MoleculeInSchema(Schema):
             raise ValidationError("give exactly one of smiles or molblock", "smiles")
 
 
-class PredictionRequestSchema(Schema):
+class PredictionRequestSchema(JobOptionsSchema):
     model = fields.String(
         required=True,
         validate=validate.Length(min=1, max=100),
@@ -114,6 +133,9 @@ class PredictionRequestSchema(Schema):
     )
     molecules = fields.List(fields.Nested(MoleculeInSchema), required=True)
     wait = wait_field()
+    response = fields.String(load_default=FULL, validate=validate.OneOf((FULL, COMPACT)), metadata={
+        "description": "compact: results without evidence, attribution and neighbours, kept "
+                       "CAUSALMOL_COMPACT_RESULT_TTL seconds (default 3600): for generative-design loops"})
 
     @validates_schema
     def _batch_size(self, data: dict, **_: object) -> None:
@@ -132,10 +154,18 @@ class ProgressSchema(Schema):
     total = fields.Integer(required=True)
 
 
+class CallbackAttemptSchema(Schema):
+    event = fields.String(required=True, metadata={"example": "job.succeeded"})
+    attempt = fields.Integer(required=True)
+    status_code = fields.Integer(allow_none=True, metadata={"description": "The receiver's answer; null if none"})
+    at = fields.String(required=True)
+    error = fields.String(metadata={"description": "Why no answer came (e.g. ConnectTimeout)"})
+
+
 class JobSchema(Schema):
     job_id = fields.String(required=True)
     kind = fields.String(metadata={"description": "prediction, dataset, training or causal_effect"})
-    status = fields.String(validate=validate.OneOf(["queued", "running", "succeeded", "failed"]))
+    status = fields.String(validate=validate.OneOf(STATUSES))
     progress = fields.Nested(ProgressSchema)
     model = fields.Nested(ModelRefSchema, allow_none=True)
     created_at = fields.String()
@@ -146,6 +176,10 @@ class JobSchema(Schema):
     )
     result = fields.Dict(metadata={"description": "The result document of a dataset, training or causal_effect job"})
     error = fields.Nested(ErrorDetailSchema, allow_none=True)
+    client_reference = fields.String()
+    callback_url = fields.String()
+    callbacks = fields.List(fields.Nested(CallbackAttemptSchema),
+                            metadata={"description": "Each delivery attempt of the job's callback, in order"})
 
 
 class JobAcceptedSchema(Schema):

@@ -9,22 +9,27 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import redis
-from celery import chain
-from kombu.exceptions import OperationalError
 
-from services.gateway import metrics
+from services.audit.records import smiles_sha256
+from services.gateway import auth, metrics, scoping
+from services.gateway.audit_api import note
+from services.gateway.idempotency import job_options
 from services.gateway.schemas import MAX_WAIT_SECONDS
-from shared.celery_app import EXPORT_SDF_TASK, PREDICTION_CHAIN, celery_app
+from shared import watchdog
+from shared.celery_app import EXPORT_SDF_TASK, PREDICTION_CHAIN
 from shared.config import Settings
 from shared.errors import BrokerUnavailable, CausalmolError, InvalidRequest, JobNotFound
 from shared.export import results_to_csv
-from shared.jobs import FINISHED, PREDICTION, SUCCEEDED, JobStore, new_job_record
+from shared.jobs import ACTIVE, FINISHED, PREDICTION, SUCCEEDED, JobStore, new_job_record
 from shared.logging import current_request_id
 from shared.messages import CHUNK_REQUEST_VERSION
 from shared.model_store import ModelStore
+from shared.publish import BULK_PRIORITY, publish
+from shared.schemas import COMPACT
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +50,26 @@ def start_job(
 
     If the broker fails part-way, the job is deleted so that no partial job is ever served as a whole one.
     """
-    job_id = uuid.uuid4().hex
-    record = new_job_record(job_id, model, total or len(messages), len(messages), kind, current_request_id())
+    options = job_options()  # client_reference, callback_url, and the job id an Idempotency-Key holds
+    job_id = options.pop("job_id", None) or uuid.uuid4().hex
+    principal = auth.current_principal()  # the job belongs to the caller's project
+    owner = {"project": principal.project, "key_id": principal.key_id} if principal else {}
+    record = new_job_record(job_id, model, total or len(messages), len(messages), kind, current_request_id(),
+                            {**owner, **options})
+    # A big prediction's chunks yield to one-molecule requests at every hop (fair queueing).
+    priority = BULK_PRIORITY if kind == PREDICTION and len(messages) > 1 else None
+    chunks = [{"tasks": list(task_names), "message": {**m, "job_id": job_id}, "priority": priority} for m in messages]
     store.create(record)
+    note(job_id=job_id, details={"kind": kind})
     try:
-        for message in messages:
-            publish(task_names, {**message, "job_id": job_id})
+        try:
+            if kind == PREDICTION:  # kept for the watchdog, which publishes a lost chunk again
+                store.keep_messages(job_id, chunks)
+            store.index_job(record)
+        except redis.RedisError as exc:
+            raise BrokerUnavailable("the job store (Redis) is unreachable", {"reason": str(exc)}) from exc
+        for chunk in chunks:
+            publish(task_names, chunk["message"], priority)
     except BrokerUnavailable:
         store.delete(job_id)
         raise
@@ -59,26 +78,19 @@ def start_job(
     return record  # as accepted: a fast worker may already have started it, which the status URL will show
 
 
-def publish(task_names: tuple[str, ...], message: dict[str, Any]) -> None:
-    """Send one chain of tasks, by name, with ``message`` as the first task's argument."""
-    first, *rest = task_names
-    try:
-        signatures = [celery_app.signature(first, args=(message,)), *(celery_app.signature(n) for n in rest)]
-        chain(*signatures).apply_async()
-    except (OperationalError, OSError, redis.RedisError) as exc:
-        raise BrokerUnavailable("the message broker is unreachable; nothing was queued", {"reason": str(exc)}) from exc
-
-
 def submit_prediction(
     request: dict[str, Any], settings: Settings, store: JobStore, models: ModelStore
 ) -> dict[str, Any]:
     """One featurize -> score chain per chunk of molecules; the job record."""
-    manifest = models.resolve(request["model"])
+    manifest = scoping.resolve(models, request["model"])
     model_ref = {"name": manifest["name"], "version": manifest["version"]}
     molecules = [{**m, "id": m.get("id", str(i))} for i, m in enumerate(request["molecules"])]
+    note(model=f"{manifest['name']}@{manifest['version']}", n_molecules=len(molecules),
+         input_sha256=smiles_sha256([m.get("smiles") or m.get("molblock", "") for m in molecules]))
     message_model = {**model_ref, "featurizer": manifest["featurizer"]}
     messages = [
-        {"schema_version": CHUNK_REQUEST_VERSION, "chunk": index, "model": message_model, "molecules": chunk}
+        {"schema_version": CHUNK_REQUEST_VERSION, "chunk": index, "model": message_model, "molecules": chunk,
+         **({"response": COMPACT} if request.get("response") == COMPACT else {})}
         for index, chunk in enumerate(chunked(molecules, settings.chunk_size))
     ]
     return start_job(store, PREDICTION, messages, PREDICTION_CHAIN, model_ref, total=len(molecules))
@@ -97,6 +109,11 @@ def get_job(store: JobStore, job_id: str) -> dict[str, Any]:
     job = store.get(job_id)
     if job is None:
         raise JobNotFound(f"no job {job_id} (unknown, or its results expired)", {"job_id": job_id})
+    scoping.check_job(job, job_id)
+    if job["status"] in ACTIVE and watchdog.check_job(store, job) == "failed":  # a reader also finds lost chunks
+        job = store.get(job_id) or job
+    if job.get("callback_url"):
+        job["callbacks"] = store.callbacks(job_id)
     job["progress"] = {"done": job["done"], "total": job["total"]}
     metrics.count_results(store, job)  # every read of a job passes here; it counts each job once
     if job.get("kind", PREDICTION) != PREDICTION:
@@ -129,12 +146,25 @@ def export_results(store: JobStore, job_id: str, file_format: str, timeout: floa
         return json.dumps(job["results"]), EXPORTS["json"]
     if file_format == "csv":
         return results_to_csv(job["results"]), EXPORTS["csv"]
-    if store.attachment(job_id, "sdf") is None:
-        publish((EXPORT_SDF_TASK,), {"job_id": job_id})
-        deadline = time.monotonic() + timeout
-        while store.attachment(job_id, "sdf") is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-    sdf = store.attachment(job_id, "sdf")
+    sdf = rendered_attachments(store, job_id, ["sdf"], EXPORT_SDF_TASK, lambda _: {"job_id": job_id}, timeout)["sdf"]
     if sdf is None:
         raise ExportNotReady("the SDF is still being rendered; ask again shortly", {"job_id": job_id})
     return sdf, EXPORTS["sdf"]
+
+
+def rendered_attachments(
+    store: JobStore, job_id: str, names: list[str], task_name: str,
+    message: Callable[[list[str]], dict[str, Any]], timeout: float,
+) -> dict[str, str | None]:
+    """The job's attachments ``names``. Those missing are rendered by one ``task_name`` task (on a worker: the
+    gateway holds no RDKit) with ``message(missing names)``, awaited up to ``timeout`` s; still missing: None."""
+    found = {name: store.attachment(job_id, name) for name in names}
+    missing = [name for name, text in found.items() if text is None]
+    if missing:
+        publish((task_name,), {**message(missing), "job_id": job_id})
+        deadline = time.monotonic() + timeout
+        while missing and time.monotonic() < deadline:
+            time.sleep(0.05)
+            found.update({name: store.attachment(job_id, name) for name in missing})
+            missing = [name for name in missing if found[name] is None]
+    return found

@@ -31,6 +31,7 @@ from shared.applicability import AD_FILE, NearestNeighbourIndex
 from shared.datasets import read_meta, read_rows
 from shared.errors import InvalidRequest
 from shared.model_store import ModelStore, sha256_of
+from shared.neighbours import TRAINING_ROWS_FILE
 
 ASSAYS = ("CHEMBL2330621", "CHEMBL4621919", "CHEMBL4150386", "CHEMBL1106090")
 FEATURIZER = {"name": "morgan_counts", "params": {"radius": 2, "n_bits": 2048}}
@@ -84,7 +85,7 @@ def test_card_records_the_dataset_and_the_recipe(card, pik3ca):
     assert manifest["estimator"]["params"] == {"n_estimators": 20, "max_features": 0.2, "min_samples_leaf": 1}
     assert set(manifest["library_versions"]) == {"rdkit", "scikit-learn", "numpy", "python"}
     assert manifest["training_seconds"] > 0
-    assert set(manifest["files"]) == {ESTIMATOR_FILE, AD_FILE, PREDICTIONS_FILE}
+    assert set(manifest["files"]) == {ESTIMATOR_FILE, AD_FILE, PREDICTIONS_FILE, TRAINING_ROWS_FILE}
 
 
 def test_held_out_metrics_and_baselines(card):
