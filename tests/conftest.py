@@ -72,6 +72,51 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A real PostgreSQL server of the session's own (``tests/postgres.py``): keys and the audit trail."""
+    from tests.postgres import postgres_server
+
+    try:
+        with postgres_server(free_port(), wait_until) as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
+# base URL -> the API key test requests send to that gateway unless they name one (``headers={"Authorization":
+# None}`` sends none). Every gateway the tests start gets a key of project ``tests`` with predict and train.
+DEFAULT_KEYS: dict[str, str] = {}
+TEST_PROJECT = "tests"
+
+
+def create_test_key(env: dict[str, str], project: str = TEST_PROJECT, scopes: tuple[str, ...] = ("predict", "train"),
+                    rate_limit: str | None = None) -> str:
+    """A new key in the database ``env`` points at (made in this process, as ``causalmol keys create`` would)."""
+    from services.accounts.keys import create_key
+    from shared.config import load_settings
+
+    token, _ = create_key(project, list(scopes), "pytest", rate_limit, database_url=load_settings(env).database_url)
+    return token
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _requests_send_the_test_key() -> Iterator[None]:
+    original = requests.Session.request
+
+    def request(self: requests.Session, method: str, url: str, *args, **kwargs):
+        token = next((t for base, t in DEFAULT_KEYS.items() if str(url).startswith(base + "/")), None)
+        headers = kwargs.get("headers") or {}
+        named = {h.lower() for h in [*headers, *self.headers]} & {"authorization", "x-api-key"}
+        if token and not named:
+            kwargs["headers"] = {**headers, "Authorization": f"Bearer {token}"}
+        return original(self, method, url, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(requests.Session, "request", request)
+        yield
+
+
+@pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models dir with a small ``akt1`` trained by the real CLI on a sample of the bundled AKT1 data."""
     root = tmp_path_factory.mktemp("models")
@@ -82,9 +127,11 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack_env(redis_url: str, models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return {
+def stack_env(redis_url: str, models_dir: Path, database_url: str,
+              tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    env = {
         **os.environ,
+        "CAUSALMOL_DATABASE_URL": database_url,
         "CAUSALMOL_REDIS_URL": redis_url,
         "CAUSALMOL_MODELS_DIR": str(models_dir),
         "CAUSALMOL_DATASETS_DIR": str(models_dir.parent / "datasets"),
@@ -93,6 +140,7 @@ def stack_env(redis_url: str, models_dir: Path, tmp_path_factory: pytest.TempPat
         "CAUSALMOL_MAX_CONTENT_LENGTH": str(2 * 1024 * 1024),
         "CAUSALMOL_LOG_LEVEL": "INFO",
     }
+    return {**env, "CAUSALMOL_API_KEY": create_test_key(env)}  # the CLI and the Python client read it
 
 
 class Workers:
@@ -139,6 +187,7 @@ def workers(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
 class Gateway:
     def __init__(self, base_url: str, proc: subprocess.Popen) -> None:
         self.base_url, self.proc = base_url, proc
+        self.api_key: str | None = None
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -156,6 +205,9 @@ def start_gateway(env: dict[str, str], log: Path, workers: int = 2, threads: int
     except TimeoutError:
         stop_process(proc)
         raise AssertionError(f"gateway did not start:\n{log.read_text()[-3000:]}") from None
+    if env.get("CAUSALMOL_AUTH") != "disabled":  # the gateway migrated its database: a key can be made now
+        gateway.api_key = env.get("CAUSALMOL_API_KEY") or create_test_key(env)
+        DEFAULT_KEYS[gateway.base_url] = gateway.api_key
     return gateway
 
 
@@ -173,3 +225,15 @@ def poll_job(gateway: Gateway, job_id: str, timeout: float = 60) -> dict:
         return job if job["status"] in ("succeeded", "failed") else None
 
     return wait_until(finished, timeout, f"job {job_id}", interval=0.05)
+
+
+@pytest.fixture(scope="session")
+def profiled_model(gateway: Gateway) -> dict:
+    """A lab's PIK3CA model (four real assays, the assay as context) trained through the API with its causal
+    profile: dataset upload, featurizer, predictor and causal queues. Shared by the causal and pipeline tests."""
+    from tests.integration.lab_data import MAPPING, lab_csv, train, upload
+
+    dataset = upload(gateway, lab_csv(), MAPPING).json()
+    result = train(gateway, {"name": "pik3ca-causal", "dataset_id": dataset["dataset_id"], "seed": 0,
+                             "estimator": {"name": "random_forest", "params": {"n_estimators": 60}}})
+    return {"dataset": dataset, **result}

@@ -10,17 +10,13 @@ import requests
 from shared.schemas import EFFECT_STATUSES, NOT_PROFILED, VERDICTS
 from shared.verdicts import RELIANCE
 from tests.conftest import poll_job
-from tests.integration.lab_data import MAPPING, lab_csv, train, upload
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def trained(gateway) -> dict:
-    dataset = upload(gateway, lab_csv(), MAPPING).json()
-    result = train(gateway, {"name": "pik3ca-causal", "dataset_id": dataset["dataset_id"], "seed": 0,
-                             "estimator": {"name": "random_forest", "params": {"n_estimators": 60}}})
-    return {"dataset": dataset, **result}
+def trained(profiled_model) -> dict:
+    return profiled_model  # trained once per session (tests/conftest.py), also by the pipeline test
 
 
 def test_the_model_has_a_causal_profile_with_adjusted_effects(gateway, trained) -> None:

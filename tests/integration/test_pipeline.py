@@ -1,4 +1,6 @@
-"""The distributed pipeline end to end: gunicorn gateway -> featurizer -> scoring over real Redis."""
+"""The distributed pipeline end to end: gunicorn gateway -> featurizer -> scoring over real Redis, with a model
+that has no causal profile (``akt1``, built with ``--skip-profile``) and one trained through the API with its
+profile (``profiled_model``), whose verdicts the profile decides."""
 
 from __future__ import annotations
 
@@ -99,3 +101,35 @@ def test_openapi_is_served(gateway) -> None:
     spec = requests.get(gateway.url("/openapi.json"), timeout=5).json()
     assert "/v1/predictions" in spec["paths"]
     assert "PredictionRequest" in spec["components"]["schemas"]
+
+
+# A member of the training series (PIK3CA assay CHEMBL3705641, ChEMBL CC BY-SA 3.0): in the domain, the trees
+# agree, its mechanism's focus is high and all it relies on is consistent with the profile's effects.
+SERIES_MEMBER = {"id": "CHEMBL3693643", "smiles": "O=C(O)c1cc(Cl)c2nc(N3CCOCC3)nc(-c3cccc(O)c3)c2n1"}
+FAR_AWAY = {"id": "far", "smiles": "CCCCCCCCCCCCCCCC"}
+
+
+def test_the_profile_decides_the_verdict_of_a_series_member_and_a_far_molecule(gateway, profiled_model) -> None:
+    model = profiled_model["model"]
+    assert profiled_model["causal_profile"]["status"] == "ready"
+    profile = requests.get(gateway.url(f"/v1/models/{model}/causal"), timeout=10).json()
+    job = post(gateway, {"model": model, "molecules": [SERIES_MEMBER, FAR_AWAY], "wait": 20}).json()
+    assert job["status"] == "succeeded", job
+    member, far = (r["causal_validity"] for r in job["results"])
+
+    assert member["verdict"] == "supported", member["reasons"]
+    assert member["applicability_domain"]["max_similarity"] == 1.0  # it is a training molecule
+    assert member["mechanism"]["id"] in {m["id"] for m in profile["mechanisms"]["items"]}
+    assert member["mechanism"]["focus"] >= 0.8
+    effects = {e["smarts"]: e for e in profile["effects"]}
+    compared = [item for item in member["evidence"]
+                if item["effect_scope"] == "all" and item["substructure"] in effects]
+    assert compared, "the evidence cites the profile's effects"
+    for item in compared:  # each relied-on substructure's status and effect are the profile's own
+        effect = effects[item["substructure"]]
+        assert item["status"] == effect["status"]
+        assert item["adjusted_effect"] == pytest.approx(effect["adjusted_effect"]["value"], abs=1e-3)
+
+    assert far["applicability_domain"]["in_domain"] is False
+    assert far["verdict"] != "supported"
+    assert any("applicability domain" in reason for reason in far["reasons"])
