@@ -27,9 +27,12 @@ class DatasetNotFound(CausalmolError):
     status, code = 404, "dataset_not_found"
 
 
-def dataset_id_for(content: bytes, mapping: dict[str, Any]) -> str:
+def dataset_id_for(content: bytes, mapping: dict[str, Any], project: str | None = None) -> str:
+    """The id of an upload; a project's uploads get their own ids, so the same file is its own dataset in each."""
     digest = hashlib.sha256(content)
     digest.update(json.dumps(mapping, sort_keys=True).encode())
+    if project:
+        digest.update(b"\0project:" + project.encode())
     return "ds_" + digest.hexdigest()[:24]
 
 

@@ -60,6 +60,44 @@ class SmartsTooComplex(CausalmolError):
     status, code = 400, "smarts_too_complex"
 
 
+class AuthenticationRequired(CausalmolError):
+    """No API key, an unknown one or a revoked one: the caller is not told which."""
+
+    status, code = 401, "authentication_required"
+
+
+class InsufficientScope(CausalmolError):
+    status, code = 403, "insufficient_scope"
+
+
+class RateLimited(CausalmolError):
+    status, code = 429, "rate_limited"
+
+
+class ModelNameTaken(CausalmolError):
+    """Model names are one namespace: another project (or a reference model) already holds this one."""
+
+    status, code = 409, "model_name_taken"
+
+
+class IdempotencyKeyReused(CausalmolError):
+    """The same Idempotency-Key came with another body: the first request's job is not what this one asks."""
+
+    status, code = 409, "idempotency_key_reused"
+
+
+class IdempotencyKeyInProgress(CausalmolError):
+    """The first request with this Idempotency-Key is still being accepted: retry in a moment."""
+
+    status, code = 409, "idempotency_key_in_progress"
+
+
+class JobAlreadyFinished(CausalmolError):
+    """Only a queued or running job can be cancelled."""
+
+    status, code = 409, "job_already_finished"
+
+
 class BrokerUnavailable(CausalmolError):
     status, code = 503, "broker_unavailable"
     private_details = ("reason",)

@@ -220,7 +220,8 @@ def _validate(records: list[_Record], m: dict[str, Any]) -> tuple[list[dict[str,
 
 
 def ingest_dataset(
-    content: bytes, file_format: str, mapping: dict[str, Any], datasets_dir: Path, filename: str = ""
+    content: bytes, file_format: str, mapping: dict[str, Any], datasets_dir: Path, filename: str = "",
+    project: str | None = None,
 ) -> dict[str, Any]:
     """Validate, standardize and store an upload as a dataset; returns its metadata (also ``dataset.json``).
 
@@ -231,7 +232,7 @@ def ingest_dataset(
     is written once (atomically, by renaming a staging folder) and later calls return the stored metadata.
     """
     datasets_dir = Path(datasets_dir)
-    dataset_id = dataset_id_for(content, mapping)
+    dataset_id = dataset_id_for(content, mapping, project)
     target = dataset_dir(datasets_dir, dataset_id)
     if (target / META_FILE).is_file():
         return read_meta(datasets_dir, dataset_id)
@@ -243,6 +244,7 @@ def ingest_dataset(
     columns = [*BASE_COLUMNS, *m["context"], *([MECHANISM_COLUMN] if "mechanism" in m else [])]
     meta = {
         "dataset_id": dataset_id,
+        **({"project": project} if project else {}),  # the owner: other projects never see it
         "filename": filename,
         "format": file_format,
         "sha256": hashlib.sha256(content).hexdigest(),

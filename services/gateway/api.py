@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, stream_with_context, url_for
 from werkzeug.datastructures import FileStorage
 
-from services.gateway import service
+from services.gateway import paging, service
+from services.gateway.auth import requires
 from services.gateway.context import gateway_context
+from services.gateway.idempotency import idempotent
 from services.gateway.schemas import (
     MAX_JSON_DEPTH,
     JobAcceptedSchema,
@@ -25,6 +27,7 @@ _prediction_request = PredictionRequestSchema()
 _job = JobSchema()
 _accepted = JobAcceptedSchema()
 _upload_form = UploadFormSchema()
+_results_query = paging.ResultsQuerySchema()
 
 
 def json_body() -> dict:
@@ -57,7 +60,8 @@ def prediction_body() -> dict[str, Any]:
         return json_body()
     upload, form = upload_form("the molecules")
     molecules = molecules_from_upload(upload.read(), form["format"], form["mapping"])
-    return {"model": form["model"], "wait": form["wait"], "molecules": molecules}
+    options = {k: form[k] for k in ("client_reference", "callback_url") if k in form}
+    return {"model": form["model"], "wait": form["wait"], "molecules": molecules, **options}
 
 
 def job_answer(record: dict[str, Any], wait: float) -> tuple[Response, int]:
@@ -72,10 +76,13 @@ def job_answer(record: dict[str, Any], wait: float) -> tuple[Response, int]:
 
 
 @bp.post("/predictions")
+@requires("predict")
 def create_prediction() -> tuple[Response, int]:
     data = _prediction_request.load(prediction_body())
     ext = gateway_context()
-    return job_answer(service.submit_prediction(data, ext.settings, ext.job_store, ext.model_store), data["wait"])
+    with idempotent("predictions", data) as claim:
+        record = claim.replay or service.submit_prediction(data, ext.settings, ext.job_store, ext.model_store)
+    return job_answer(record, data["wait"])
 
 
 @bp.get("/jobs/<job_id>")
@@ -86,8 +93,15 @@ def read_job(job_id: str) -> tuple[Response, int]:
 
 @bp.get("/jobs/<job_id>/results")
 def read_results(job_id: str) -> Response:
-    file_format = request.args.get("format", "json")
-    body, mimetype = service.export_results(gateway_context().job_store, job_id, file_format)
-    response = Response(body, mimetype=mimetype)
+    query = _results_query.load(request.args)
+    file_format, store = query["format"], gateway_context().job_store
+    if file_format == "ndjson":  # streamed: one chunk of results in memory at a time
+        lines = paging.results_ndjson(store, job_id, query.get("cursor"))
+        response = Response(stream_with_context(lines), mimetype="application/x-ndjson")
+    elif file_format == "json" and ("limit" in query or "cursor" in query):
+        return jsonify(paging.results_page(store, job_id, query.get("cursor"), query.get("limit", 1000)))
+    else:
+        body, mimetype = service.export_results(store, job_id, file_format)
+        response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{job_id}.{file_format}"'
     return response

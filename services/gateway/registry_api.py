@@ -2,28 +2,43 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, url_for
+import hashlib
 
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from services.gateway import paging, service
 from services.gateway import registry_service as registry
-from services.gateway import service
 from services.gateway.api import job_answer, json_body, upload_form
+from services.gateway.auth import current_project, requires
 from services.gateway.context import gateway_context
-from services.gateway.registry_schemas import CausalEffectRequestSchema, TrainingRequestSchema
+from services.gateway.idempotency import idempotent
+from services.gateway.registry_schemas import CausalEffectRequestSchema, RetireQuerySchema, TrainingRequestSchema
+from shared.datasets import dataset_id_for
 
 bp = Blueprint("registry", __name__, url_prefix="/v1")
 _training = TrainingRequestSchema()
 _effect = CausalEffectRequestSchema()
+_page = paging.PageQuerySchema()
+_retire = RetireQuerySchema()
 
 
 @bp.post("/datasets")
+@requires("train")
 def create_dataset() -> tuple[Response, int]:
     upload, form = upload_form("the dataset")
     ext = gateway_context()
-    dataset_id, meta, job = registry.submit_dataset(
-        upload.read(), form["format"], form["mapping"], upload.filename or "", ext.settings, ext.job_store,
-    )
-    if meta is not None:
-        return jsonify(meta), 200
+    content = upload.read()
+    with idempotent("datasets", {**form, "sha256": hashlib.sha256(content).hexdigest()}) as claim:
+        if claim.replay is not None:  # the same upload: its id is the hash of the same bytes and mapping
+            dataset_id, job = dataset_id_for(content, form["mapping"], current_project()), claim.replay
+        else:
+            dataset_id, meta, job = registry.submit_dataset(
+                content, form["format"], form["mapping"], upload.filename or "", ext.settings, ext.job_store,
+            )
+            if meta is not None:
+                claim.release()  # no job was made: the dataset exists, and says so to every retry
+                return jsonify(meta), 200
+    assert job is not None
     finished = service.wait_for_job(ext.job_store, job["job_id"], form["wait"])
     if finished is not None and finished["status"] == "succeeded":
         return jsonify(registry.dataset_meta(ext.settings, dataset_id)), 201
@@ -41,15 +56,21 @@ def read_dataset(dataset_id: str) -> tuple[Response, int]:
 
 
 @bp.post("/models")
+@requires("train")
 def create_model() -> tuple[Response, int]:
     data = _training.load(json_body())
     ext = gateway_context()
-    return job_answer(registry.submit_training(data, ext.settings, ext.job_store), data["wait"])
+    with idempotent("models", data) as claim:
+        record = claim.replay or registry.submit_training(data, ext.settings, ext.job_store)
+    return job_answer(record, data["wait"])
 
 
 @bp.get("/models")
 def list_models() -> tuple[Response, int]:
-    return jsonify({"models": registry.list_models(gateway_context().model_store)}), 200
+    query = _page.load(request.args)
+    models, cursor = paging.page_sorted(registry.list_models(gateway_context().model_store), "name",
+                                        query["cursor"], query["limit"])
+    return jsonify({"models": models, "next_cursor": cursor}), 200
 
 
 @bp.get("/models/<ref>")
@@ -58,8 +79,10 @@ def read_model(ref: str) -> tuple[Response, int]:
 
 
 @bp.delete("/models/<ref>")
+@requires("train")
 def retire_model(ref: str) -> tuple[Response, int]:
-    return jsonify(registry.retire_model(gateway_context().model_store, ref)), 200
+    reason = _retire.load(request.args)["reason"]
+    return jsonify(registry.retire_model(gateway_context().model_store, ref, reason)), 200
 
 
 @bp.get("/models/<ref>/causal")
@@ -68,7 +91,10 @@ def read_causal_profile(ref: str) -> tuple[Response, int]:
 
 
 @bp.post("/causal/effects")
+@requires("train")
 def create_causal_effect() -> tuple[Response, int]:
     data = _effect.load(json_body())
     ext = gateway_context()
-    return job_answer(registry.submit_causal_effect(data, ext.settings, ext.job_store), data["wait"])
+    with idempotent("causal_effects", data) as claim:
+        record = claim.replay or registry.submit_causal_effect(data, ext.settings, ext.job_store)
+    return job_answer(record, data["wait"])

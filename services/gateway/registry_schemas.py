@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.gateway.schemas import unicode_text, wait_field
+from services.gateway.schemas import JobOptionsSchema, unicode_text, wait_field
 from shared.model_store import NAME_PATTERN
 
 SPLITS = ("scaffold", "random", "context")
@@ -21,7 +21,7 @@ def model_name(value: str) -> None:
         raise ValidationError("1 to 64 of lowercase letters, digits, '.', '_' and '-', starting with a letter or digit")
 
 
-class TrainingRequestSchema(Schema):
+class TrainingRequestSchema(JobOptionsSchema):
     name = fields.String(required=True, validate=model_name)
     dataset_id = fields.String(required=True)
     featurizer = fields.Nested(ComponentSpecSchema, load_default=lambda: {"name": "morgan_counts", "params": {}})
@@ -51,7 +51,7 @@ class TreatmentSchema(Schema):
             raise ValidationError("give exactly one of smarts or column", "treatment")
 
 
-class CausalEffectRequestSchema(Schema):
+class CausalEffectRequestSchema(JobOptionsSchema):
     dataset_id = fields.String(required=True)
     treatment = fields.Nested(TreatmentSchema, required=True)
     outcome = fields.String(load_default="pActivity", validate=validate.OneOf(["pActivity"]))
@@ -68,3 +68,9 @@ class JobLinkSchema(Schema):
     status = fields.String(required=True)
     status_url = fields.String(required=True)
     dataset_id = fields.String()
+
+
+class RetireQuerySchema(Schema):
+    """``DELETE /v1/models/<name>@<version>?reason=...``: the reason goes to the audit trail."""
+
+    reason = fields.String(load_default="", validate=[validate.Length(max=500), unicode_text])

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import uuid
 from typing import Any
 
+from services.gateway import scoping
+from services.gateway.audit_api import note
+from services.gateway.auth import current_project
 from services.gateway.service import start_job
 from services.gateway.uploads import csv_header, require_columns
 from shared import catalog
@@ -37,7 +41,7 @@ def dataset_meta(settings: Settings, dataset_id: str) -> dict[str, Any]:
     """A dataset's metadata. An id too long to be one (or to name a file) is a 404 like any unknown id."""
     if len(dataset_id) > DATASET_ID_MAX_LENGTH:
         raise DatasetNotFound("no dataset with that id", {"dataset_id": dataset_id[:DATASET_ID_MAX_LENGTH] + "..."})
-    return read_meta(settings.datasets_dir, dataset_id)
+    return scoping.check_dataset(read_meta(settings.datasets_dir, dataset_id))
 
 
 def existing_dataset(settings: Settings, dataset_id: str) -> dict[str, Any] | None:
@@ -58,7 +62,9 @@ def submit_dataset(
         wanted["structure"] = wanted["structure"] or "smiles"
         wanted.update({f"context:{c}": c for c in mapping.get("context") or []})  # null: none, as the featurizer
         require_columns(csv_header(content), wanted)
-    dataset_id = dataset_id_for(content, mapping)
+    project = current_project()
+    dataset_id = dataset_id_for(content, mapping, project)
+    note(details={"dataset_id": dataset_id, "sha256": hashlib.sha256(content).hexdigest()})
     meta = existing_dataset(settings, dataset_id)
     if meta is not None:
         return dataset_id, meta, None
@@ -69,13 +75,14 @@ def submit_dataset(
     staging.write_bytes(content)
     os.replace(staging, upload)  # the worker never sees a half-written upload
     message = {"dataset_id": dataset_id, "upload": str(upload), "format": file_format, "mapping": mapping,
-               "filename": filename}
+               "filename": filename, **({"project": project} if project else {})}
     return dataset_id, None, start_job(store, "dataset", [message], (INGEST_DATASET_TASK,))
 
 
 def submit_training(request: dict[str, Any], settings: Settings, store: JobStore) -> dict[str, Any]:
     """featurize the dataset -> fit and write the version -> build its causal profile."""
     meta = dataset_meta(settings, request["dataset_id"])
+    scoping.claim_name(ModelStore(settings.models_dir), request["name"])
     featurizer = catalog.resolve_spec("featurizer", catalog.FEATURIZERS, request["featurizer"])
     estimator = catalog.resolve_spec("estimator", catalog.ESTIMATORS, request["estimator"])
     if request["split"] == "context" and not meta.get("context_columns"):
@@ -89,7 +96,9 @@ def submit_training(request: dict[str, Any], settings: Settings, store: JobStore
     message = {"name": request["name"], "dataset_id": meta["dataset_id"], "featurizer": featurizer,
                "estimator": estimator, "split": request["split"], "seed": request["seed"],
                "causal": {"treatments": list(dict.fromkeys(request.get("treatments") or [])),
-                          "confounders": request.get("confounders")}}
+                          "confounders": request.get("confounders")},
+               **({"project": current_project()} if current_project() else {})}
+    note(details={"dataset_id": meta["dataset_id"], "name": request["name"]})
     return start_job(store, "training", [message], (FEATURIZE_DATASET_TASK, TRAIN_TASK, PROFILE_TASK),
                      model={"name": request["name"], "version": None})
 
@@ -128,7 +137,7 @@ def submit_causal_effect(request: dict[str, Any], settings: Settings, store: Job
 
 
 def model_card(models: ModelStore, ref: str) -> dict[str, Any]:
-    manifest = models.resolve(ref, allow_retired=True)
+    manifest = scoping.resolve(models, ref, allow_retired=True)
     profile = models.read_sidecar(manifest["name"], manifest["version"], CAUSAL_PROFILE_FILE)
     status = "missing" if profile is None else profile.get("status", "ready")
     return {**manifest, "causal_profile": {"status": status}}
@@ -136,7 +145,7 @@ def model_card(models: ModelStore, ref: str) -> dict[str, Any]:
 
 def list_models(models: ModelStore) -> list[dict[str, Any]]:
     listing = []
-    for name in models.names():
+    for name in scoping.visible_names(models):
         versions = [models.manifest(name, v) for v in models.versions(name)]
         listing.append({
             "name": name,
@@ -148,17 +157,19 @@ def list_models(models: ModelStore) -> list[dict[str, Any]]:
     return listing
 
 
-def retire_model(models: ModelStore, ref: str) -> dict[str, Any]:
+def retire_model(models: ModelStore, ref: str, reason: str = "") -> dict[str, Any]:
     name, version = parse_model_ref(ref)
     if version is None:
         raise InvalidRequest("retire one version at a time: name@version", {"model": ref})
+    scoping.resolve(models, ref, allow_retired=True, write=True)
+    note(model=f"{name}@{version}", details={"reason": reason})
     models.retire(name, version)
     logger.info("model %s@%d retired", name, version)
     return model_card(models, ref)
 
 
 def causal_profile(models: ModelStore, ref: str) -> dict[str, Any]:
-    manifest = models.resolve(ref, allow_retired=True)
+    manifest = scoping.resolve(models, ref, allow_retired=True)
     profile = models.read_sidecar(manifest["name"], manifest["version"], CAUSAL_PROFILE_FILE)
     if profile is None:
         raise ProfileNotFound(f"model {manifest['name']}@{manifest['version']} has no causal profile (yet)",

@@ -19,6 +19,7 @@ def train(message: dict[str, Any]) -> dict[str, Any]:
         store, message["name"], message["dataset_id"], settings.datasets_dir, message["features_key"],
         message["featurizer"], message["estimator"], message["split"], message["seed"],
         # What the causal profile is asked to do travels with the version: the profile step reads it back.
-        provenance={"job_id": message["job_id"], **({"causal": message["causal"]} if message.get("causal") else {})},
+        provenance={"job_id": message["job_id"], **({"causal": message["causal"]} if message.get("causal") else {}),
+                    **({"project": message["project"]} if message.get("project") else {})},  # the owner
     )
     return {**message, "version": manifest["version"]}

@@ -76,6 +76,8 @@ def _hermetic_home(tmp_path_factory):
             if key.startswith("CAUSALMOL_"):
                 patch.delenv(key)
         patch.setenv("CAUSALMOL_HOME", str(tmp_path_factory.mktemp("causalmol-home")))
+        # Unit tests exercise one module each: API keys are the auth tests' business (they require them).
+        patch.setenv("CAUSALMOL_AUTH", "disabled")
         _clear_process_caches()
         yield
     _clear_process_caches()
@@ -85,12 +87,17 @@ def _clear_process_caches() -> None:
     import services.predictor.loader as loader
     from services.causal.logic import domain_index
     from shared.config import get_settings
+    from shared.db import reset_caches
     from shared.jobs import get_job_store
 
+    reset_caches()
     get_settings.cache_clear()
     get_job_store.cache_clear()
     domain_index.cache_clear()
     loader._cache = None
+
+
+KEPT = ("CAUSALMOL_HOME", "CAUSALMOL_AUTH")
 
 
 @pytest.fixture
@@ -103,10 +110,12 @@ def settings_env(monkeypatch):
     import os
 
     for key in list(os.environ):
-        if key.startswith("CAUSALMOL_") and key != "CAUSALMOL_HOME":  # the package's temporary home stays
+        if key.startswith("CAUSALMOL_") and key not in KEPT:  # the package's temporary home stays
             monkeypatch.delenv(key)
 
     def apply(**env: str) -> None:
+        if env.get("CAUSALMOL_REDIS_URL"):  # distributed mode always requires keys
+            monkeypatch.delenv("CAUSALMOL_AUTH", raising=False)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         _clear_process_caches()

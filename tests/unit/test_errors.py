@@ -7,15 +7,19 @@ import pytest
 from shared import errors
 from shared.errors import (
     INVALID_SMILES,
+    AuthenticationRequired,
     BrokerUnavailable,
     CausalmolError,
     InvalidJson,
+    InsufficientScope,
     InvalidRequest,
     JobNotFound,
     ModelIntegrityError,
+    ModelNameTaken,
     ModelNotFound,
     ModelRetired,
     PayloadTooLarge,
+    RateLimited,
     SmartsTooComplex,
     UnsupportedMediaType,
     job_error,
@@ -32,6 +36,10 @@ EXPECTED = [
     (UnsupportedMediaType, 415, "unsupported_media_type"),
     (SmartsTooComplex, 400, "smarts_too_complex"),
     (BrokerUnavailable, 503, "broker_unavailable"),
+    (AuthenticationRequired, 401, "authentication_required"),
+    (InsufficientScope, 403, "insufficient_scope"),
+    (RateLimited, 429, "rate_limited"),
+    (ModelNameTaken, 409, "model_name_taken"),
     (ModelIntegrityError, 500, "model_integrity_error"),
 ]
 

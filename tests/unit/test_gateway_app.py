@@ -25,8 +25,9 @@ app = services.gateway.create_app()
 client = app.test_client()
 print(json.dumps({
     "heavy": {name: name in sys.modules for name in HEAVY},
-    "services_loaded": sorted(m for m in sys.modules
-                              if m.startswith("services.") and not m.startswith("services.gateway")),
+    # Keys and the audit trail are the gateway's own capabilities (SQLAlchemy only): not worker services.
+    "services_loaded": sorted(m for m in sys.modules if m.startswith("services.")
+                              and not m.startswith(("services.gateway", "services.accounts", "services.audit"))),
     "max_content_length": app.config["MAX_CONTENT_LENGTH"],
     "embedded": app.extensions["causalmol"].settings.embedded,
     "models_dir": str(app.extensions["causalmol"].model_store.root),
@@ -45,6 +46,7 @@ def probe(tmp_path_factory):
         CAUSALMOL_REDIS_URL="redis://127.0.0.1:1/0",  # distributed mode; nothing listens there, and nothing connects
         CAUSALMOL_MODELS_DIR=str(tmp_path_factory.mktemp("gateway-models")),
         CAUSALMOL_MAX_CONTENT_LENGTH="12345",
+        CAUSALMOL_HOME=str(tmp_path_factory.mktemp("gateway-home")),
     )
     proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(HEAVY)], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=60)
@@ -85,9 +87,12 @@ def test_openapi_document_carries_the_package_version(probe):
 
 FORWARDED_PROBE = """
 import flask, services.gateway
+from services.accounts.keys import create_key
 app = services.gateway.create_app()
 app.add_url_rule("/whoami", "whoami", lambda: flask.request.url_root)
-headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "lab.example", "X-Forwarded-Prefix": "/causalmol"}
+token, _ = create_key("probe", ["predict"])
+headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "lab.example", "X-Forwarded-Prefix": "/causalmol",
+           "Authorization": f"Bearer {token}"}
 print(app.test_client().get("/whoami", headers=headers).get_data(as_text=True))
 """
 
@@ -96,7 +101,7 @@ print(app.test_client().get("/whoami", headers=headers).get_data(as_text=True))
 def test_behind_an_ingress_urls_follow_the_forwarded_headers_only_when_trusted(tmp_path, proxies, root):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAUSALMOL_")}
     env.update(CAUSALMOL_REDIS_URL="redis://127.0.0.1:1/0", CAUSALMOL_MODELS_DIR=str(tmp_path),
-               CAUSALMOL_PROXY_FIX=proxies)
+               CAUSALMOL_PROXY_FIX=proxies, CAUSALMOL_HOME=str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", FORWARDED_PROBE], env=env, cwd=REPO, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr

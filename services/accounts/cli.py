@@ -1,0 +1,97 @@
+"""``causalmol keys create|list|revoke|dev``: manage API keys on the server, straight in the service database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DEV_PROJECT = "local"
+DEV_KEY_FILE = "dev-api-key"  # under CAUSALMOL_HOME: embedded `make run` prints the same key every time
+
+
+def run_create(args: argparse.Namespace) -> int:
+    from services.accounts.keys import create_key
+    from shared.errors import InvalidRequest
+
+    try:
+        token, key = create_key(args.project, args.scopes.replace(",", " ").split(), args.name, args.rate_limit)
+    except InvalidRequest as exc:
+        print(f"causalmol keys create: {exc.message}: {exc.details.get('fields')}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({**key, "token": token}))
+    else:
+        print(token)
+        print(f"key {key['id']} ({key['prefix']}) in project {key['project']} with {' '.join(key['scopes'])}; "
+              "the token is shown this once", file=sys.stderr)
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from services.accounts.keys import list_keys
+
+    keys = list_keys(args.project)
+    if args.json:
+        print(json.dumps(keys, indent=2))
+        return 0
+    for key in keys:
+        state = f"revoked {key['revoked_at']}" if key["revoked_at"] else "active"
+        print(f"{key['id']}  {key['prefix']}  {key['project']:<20} {' '.join(key['scopes']):<20} "
+              f"{key['rate_limit'] or '-':<12} {state}  {key['name']}")
+    return 0
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    from services.accounts.keys import revoke_key
+
+    key = revoke_key(args.key, args.reason)
+    if key is None:
+        print(f"causalmol keys revoke: no key {args.key}", file=sys.stderr)
+        return 1
+    print(f"key {key['id']} ({key['prefix']}) revoked {key['revoked_at']}")
+    return 0
+
+
+def run_dev(_args: argparse.Namespace) -> int:
+    """Print the local development key (an ``admin`` key of project ``local``), creating it the first time."""
+    from services.accounts.keys import authenticate, create_key
+    from shared.config import get_settings
+
+    path = Path(get_settings().home) / DEV_KEY_FILE
+    token = path.read_text().strip() if path.is_file() else ""
+    if not token or authenticate(token) is None:
+        token, key = create_key(DEV_PROJECT, ["admin"], "local development key (make run)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(token + "\n")
+        os.chmod(path, 0o600)
+        logger.info("created the local development key %s in %s", key["id"], path)
+    print(token)
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    keys = commands.add_parser("keys", help="manage API keys (on the server: writes the service database)")
+    sub = keys.add_subparsers(dest="keys", required=True)
+    create = sub.add_parser("create", help="create a key; prints its token once")
+    create.add_argument("--project", required=True, help="the project the key works in")
+    create.add_argument("--scopes", default="predict", help="comma-separated: predict, train, admin")
+    create.add_argument("--name", default="", help="a label (who or what uses the key)")
+    create.add_argument("--rate-limit", default=None, help="its own rate, e.g. 100/minute (default: the service's)")
+    create.add_argument("--json", action="store_true", help="print the key and its token as JSON")
+    create.set_defaults(run=run_create)
+    listing = sub.add_parser("list", help="list keys (never their tokens)")
+    listing.add_argument("--project", default=None)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=run_list)
+    revoke = sub.add_parser("revoke", help="revoke a key by id or prefix")
+    revoke.add_argument("key")
+    revoke.add_argument("--reason", default="")
+    revoke.set_defaults(run=run_revoke)
+    dev = sub.add_parser("dev", help="print the local development key, creating it if needed (make run)")
+    dev.set_defaults(run=run_dev)

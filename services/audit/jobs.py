@@ -1,0 +1,52 @@
+"""The record of a job's end, written by the worker whose task finished it (any kind of job, succeeded or failed).
+
+A prediction's record carries its verdict counts; a training's the version it made; a failure its error code.
+Several chunks may finish together: the record's ``dedup_key`` makes the database keep only one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from services.audit import records
+from shared.jobs import FINISHED, PREDICTION, SUCCEEDED, JobStore
+
+logger = logging.getLogger(__name__)
+
+
+def verdict_counts(results: list[dict[str, Any]]) -> dict[str, int]:
+    """How many molecules got each verdict; a molecule that failed counts under ``error``."""
+    return dict(Counter((r.get("causal_validity") or {}).get("verdict") or "error" for r in results))
+
+
+def model_label(model: dict[str, Any] | None) -> str | None:
+    if not model or not model.get("name"):
+        return None
+    return f"{model['name']}@{model['version']}" if model.get("version") is not None else model["name"]
+
+
+def audit_job_end(store: JobStore, job_id: str) -> bool:
+    """Write the job's end record if the job has finished and none was written; True when written now."""
+    job = store.record(job_id)
+    if job is None or job["status"] not in FINISHED:
+        return False
+    dedup_key = f"{job_id}:end"
+    if records.exists(dedup_key):
+        return False
+    kind = job.get("kind", PREDICTION)
+    details: dict[str, Any] = {"kind": kind, "status": job["status"]}
+    model = model_label(job.get("model"))
+    if job["status"] != SUCCEEDED:
+        details["error_code"] = (job.get("error") or {}).get("code")
+    elif kind == PREDICTION:
+        details["verdicts"] = verdict_counts(store.results(job_id, job["n_chunks"]))
+    else:
+        result = (store.results(job_id, 1) or [{}])[0]
+        model = result.get("model") if kind == "training" else model
+        if kind == "dataset":
+            details["dataset_id"] = result.get("dataset_id")
+    return records.record(f"{kind}.{job['status']}", details, dedup_key=dedup_key, job_id=job_id,
+                          project=job.get("project"), key_id=job.get("key_id"), model=model,
+                          n_molecules=job.get("total") if kind == PREDICTION else None)

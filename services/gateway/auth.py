@@ -1,0 +1,107 @@
+"""Who is calling: every request but the open ones carries an API key (``Authorization: Bearer`` or ``X-API-Key``).
+
+A ``before_request`` hook resolves the key to a ``Principal`` on ``g.principal`` (401 without a valid key), checks
+the scope the view asks for with ``@requires`` (403), and Flask-Limiter holds each key to its rate (429 with
+``Retry-After``; Redis storage in distributed mode, so every gunicorn worker counts the same window).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, Response, g, has_request_context, request
+from flask_limiter import Limiter, RateLimitExceeded
+
+from services.accounts.keys import SCOPES, Principal, authenticate
+from services.gateway.errors import error_response
+from shared.config import Settings
+from shared.errors import AuthenticationRequired, InsufficientScope, RateLimited
+
+logger = logging.getLogger(__name__)
+
+OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json")
+OPEN_PREFIXES = ("/docs",)
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def requires(scope: str) -> Callable[[View], View]:
+    """Mark a view as needing ``scope`` (``admin`` holds every scope). Views without a mark need any valid key."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    def mark(view: View) -> View:
+        view.required_scope = scope  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def current_principal() -> Principal | None:
+    """The caller, or None outside a request or when authentication is disabled (embedded single-user mode)."""
+    return g.get("principal") if has_request_context() else None
+
+
+def current_project() -> str | None:
+    principal = current_principal()
+    return principal.project if principal else None
+
+
+def is_open(path: str) -> bool:
+    return path in OPEN_PATHS or any(path == p or path.startswith(p + "/") for p in OPEN_PREFIXES)
+
+
+def presented_key() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return request.headers.get("X-API-Key", "").strip() or None
+
+
+def init_app(app: Flask, settings: Settings) -> Limiter:
+    """Install authentication, then rate limiting (which needs the principal), on ``app``."""
+
+    @app.before_request
+    def _authenticate() -> None:
+        g.principal = None
+        if not settings.auth_required or is_open(request.path):
+            return
+        token = presented_key()
+        principal = authenticate(token, settings.database_url) if token else None
+        if principal is None:
+            raise AuthenticationRequired(
+                "this route needs an API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+                if token is None else "the API key is unknown or revoked")
+        g.principal = principal
+        scope = getattr(app.view_functions.get(request.endpoint or ""), "required_scope", None)
+        if scope and not principal.allows(scope):
+            raise InsufficientScope(f"this route needs the '{scope}' scope; the key has {sorted(principal.scopes)}",
+                                    {"required_scope": scope, "scopes": sorted(principal.scopes)})
+
+    @app.after_request
+    def _challenge(response: Response) -> Response:
+        if response.status_code == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="causalmol"'
+        return response
+
+    limiter = Limiter(
+        key_func=lambda: g.principal.key_id,
+        # One budget per key across every route (application limits), not one per route.
+        application_limits=[lambda: g.principal.rate_limit or settings.rate_limit],
+        application_limits_exempt_when=lambda: g.get("principal") is None,  # open routes, or no keys in use
+        storage_uri=settings.redis_url or "memory://",
+        storage_options={"socket_connect_timeout": settings.broker_timeout_seconds} if settings.redis_url else {},
+        headers_enabled=True,  # X-RateLimit-* on every answer, Retry-After on a 429
+        swallow_errors=True,  # Redis down: the request goes on and meets the job store's own 503
+        key_prefix="causalmol",
+    )
+    limiter.init_app(app)
+
+    @app.errorhandler(RateLimitExceeded)
+    def _rate_limited(exc: RateLimitExceeded) -> tuple[Response, int]:
+        error = RateLimited(f"more than {exc.description} for this API key; retry after the Retry-After seconds",
+                            {"limit": exc.description})
+        return error_response(error.status, error.code, error.message, error.details)
+
+    return limiter
