@@ -8,6 +8,8 @@ from functools import lru_cache
 from threading import Lock
 from typing import Any
 
+import numpy as np
+
 from services.causal.evidence import (
     CausalContext,
     ProfileUnusable,
@@ -118,14 +120,15 @@ def annotate_molecules(
     causal: CausalContext | None = None,
     problem: str | None = None,
     rows: TrainingRows | None = None,
+    x: np.ndarray | None = None,
 ) -> None:
     """Each molecule gains ``causal_validity``; ``problem`` says why an existing profile could not be used; with
-    ``rows`` its domain names the nearest training molecules."""
+    ``rows`` its domain names the nearest training molecules; ``x``: the parsed molecules' features, when the
+    caller (the scoring step, which predicted from it) has the matrix already."""
     ok = [m for m in molecules if m["error"] is None]
     gathered: list[tuple[dict | None, list[dict] | None, dict | None]] = [(None, None, None)] * len(ok)
     spread: list[float | None] = [None] * len(ok)
-    x = None
-    if causal is not None and ok and all(m.get("features") is not None for m in ok):
+    if x is None and causal is not None and ok and all(m.get("features") is not None for m in ok):
         x = dense_matrix([m["features"] for m in ok], causal.n_features)  # once, for attributions and spread
     if causal is not None:
         try:
@@ -151,14 +154,15 @@ def annotate_molecules(
                                             problem=problem, spread=tree_spread, attribution=attribution)
 
 
-def annotate_chunk(message: FeaturizedChunk, store: JobStore | None = None) -> ChunkReceipt:
-    """Scoring, second half (after ``predict_chunk``): annotate, then write the chunk's public results once
-    (idempotent on redelivery)."""
+def annotate_chunk(message: FeaturizedChunk, store: JobStore | None = None,
+                   x: np.ndarray | None = None) -> ChunkReceipt:
+    """Scoring, second half (after ``predict_chunk``, whose feature matrix ``x`` may be passed on): annotate, then
+    write the chunk's public results once (idempotent on redelivery)."""
     ref = message["model"]
     index, threshold = domain_index(ref["name"], ref["version"])
     causal, problem = causal_context(ref["name"], ref["version"])
     rows = training_rows(ref["name"], ref["version"])
-    annotate_molecules(message["molecules"], index, threshold, causal, problem, rows)
+    annotate_molecules(message["molecules"], index, threshold, causal, problem, rows, x)
     # A compact job (a REINVENT step) stores no evidence, attribution or neighbours: less to write, keep and send.
     compact = message.get("response") == COMPACT
     results = (_compact_schema if compact else _result_schema).dump(message["molecules"])

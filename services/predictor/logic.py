@@ -53,14 +53,21 @@ def _sigmas(model: LoadedModel, x: np.ndarray, molecules: list[dict[str, Any]]) 
     return sigma
 
 
-def predict_chunk(message: FeaturizedChunk, model: LoadedModel | None = None) -> FeaturizedChunk:
-    """Scoring, first half: each parsed molecule gains ``prediction`` with its conformal intervals (and sigma)."""
+def chunk_matrix(message: FeaturizedChunk, n_features: int) -> np.ndarray:
+    """The dense features of the chunk's parsed molecules, in order (built once per chunk by the scoring step)."""
+    return dense_matrix([m["features"] for m in message["molecules"] if m["error"] is None], n_features)
+
+
+def predict_chunk(message: FeaturizedChunk, model: LoadedModel | None = None,
+                  x: np.ndarray | None = None) -> FeaturizedChunk:
+    """Scoring, first half: each parsed molecule gains ``prediction`` with its conformal intervals (and sigma);
+    ``x``: the chunk's ``chunk_matrix`` when the caller has it already."""
     ref = message["model"]
     model = model or get_model_cache().get(ref["name"], ref["version"])
     molecules = message["molecules"]
     ok = [m for m in molecules if m["error"] is None]
     if ok:
-        x = dense_matrix([m["features"] for m in ok], model.manifest["n_features"])
+        x = chunk_matrix(message, model.manifest["n_features"]) if x is None else x
         values = model.estimator.predict(x)
         sigma = _sigmas(model, x, ok)
         widths = served_half_widths(model.manifest["interval"], sigma, len(ok))

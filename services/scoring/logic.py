@@ -2,7 +2,8 @@
 
 Both steps take the estimator from ``services.predictor.loader.get_model_cache()``, one cache per process, so a
 model is loaded once per scoring process and the annotation's attributions and tree spread use the very estimator
-that predicted, on the features the featurizer sent (no second load, no second trip through Redis).
+that predicted, on the features the featurizer sent (no second load, no second trip through Redis), and the
+dense feature matrix is built once per chunk for both.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import logging
 
 from services.causal.logic import annotate_chunk
-from services.predictor.loader import LoadedModel
-from services.predictor.logic import predict_chunk
+from services.predictor.loader import LoadedModel, get_model_cache
+from services.predictor.logic import chunk_matrix, predict_chunk
 from shared.jobs import JobStore
 from shared.messages import ChunkReceipt, FeaturizedChunk
 
@@ -21,4 +22,9 @@ logger = logging.getLogger(__name__)
 def score_chunk(message: FeaturizedChunk, store: JobStore | None = None,
                 model: LoadedModel | None = None) -> ChunkReceipt:
     """The chunk's predictions and causal validity, written once as the job's results for that chunk."""
-    return annotate_chunk(predict_chunk(message, model), store)
+    ref = message["model"]
+    model = model or get_model_cache().get(ref["name"], ref["version"])
+    parsed = any(m["error"] is None for m in message["molecules"])
+    # Built once: the prediction, the attributions and the tree spread all read this matrix.
+    x = chunk_matrix(message, int(model.manifest["n_features"])) if parsed else None
+    return annotate_chunk(predict_chunk(message, model, x), store, x)

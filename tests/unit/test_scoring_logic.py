@@ -70,3 +70,24 @@ def test_prediction_and_attributions_share_one_model_load(profiled_env, tiny_mod
     results = store.get("j1")["results"]
     # the annotation used the estimator: attributions (evidence) need it, and they are there
     assert all(r["causal_validity"]["evidence"] for r in results)
+
+
+def test_the_feature_matrix_is_built_once_and_the_results_are_unchanged(profiled_env, tiny_model, monkeypatch):
+    """score_chunk hands its one matrix to prediction and annotation: same results as each building its own."""
+    import services.causal.logic as causal_logic
+    import services.predictor.logic as predictor_logic
+    from services.causal.logic import annotate_chunk
+    from services.predictor.logic import predict_chunk
+
+    smiles = [*tiny_model.data.smiles[:4], "C1CC", "CCCCCCCCCCCCCCCC"]
+    separate = job_store(total=len(smiles))
+    annotate_chunk(predict_chunk(scoring_message(smiles)), separate)  # each step builds its own matrix
+
+    built: list[int] = []
+    for module in (predictor_logic, causal_logic):
+        real = module.dense_matrix
+        monkeypatch.setattr(module, "dense_matrix", lambda rows, n, real=real: built.append(len(rows)) or real(rows, n))
+    shared = job_store(total=len(smiles))
+    score_chunk(scoring_message(smiles), shared)
+    assert built == [5]  # one matrix of the five parsed molecules
+    assert shared.get("j1")["results"] == separate.get("j1")["results"]
