@@ -11,7 +11,7 @@ import threading
 
 from celery.worker import WorkController
 
-from shared.celery_app import celery_app
+from shared.celery_app import celery_app, worker_queues
 from shared.config import QUEUES
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def start_embedded_worker(ready_timeout: float = 30.0) -> EmbeddedWorker:
             app=celery_app,
             pool="solo",
             concurrency=1,
-            queues=list(QUEUES),
+            queues=list(dict.fromkeys(q for service in QUEUES for q in worker_queues(service))),
             hostname="embedded@localhost",
             without_heartbeat=True,
             without_mingle=True,

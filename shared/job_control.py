@@ -13,6 +13,7 @@ import binascii
 import bisect
 import hashlib
 import json
+import math
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -31,7 +32,7 @@ class InvalidCursor(ValueError):
 
 def progress_stamp() -> str:
     """When a job last moved (created, a chunk stored, chunks requeued): compared as text, read as epoch seconds."""
-    return f"{time.time():.3f}"
+    return f"{math.floor(time.time() * 1000) / 1000:.3f}"  # rounded down: never later than now
 
 
 def encode_cursor(member: str) -> str:
@@ -93,8 +94,8 @@ class JobControl(ABC):
         """One chunk's stored results, or None while it has none."""
 
     @abstractmethod
-    def claim_requeue(self, job_id: str, seen_progress_at: str) -> bool:
-        """Count one requeue if the job has not moved since ``seen_progress_at`` (one watchdog wins)."""
+    def claim_requeue(self, job_id: str, seen_progress_at: str, seen_requeues: int) -> bool:
+        """Count one requeue if the job has not moved since it was read (one watchdog wins)."""
 
     @abstractmethod
     def active_jobs(self) -> list[str]:
@@ -224,10 +225,11 @@ class MemoryControl(JobControl):
             chunk = self._chunks.get((job_id, index))
             return list(chunk) if chunk is not None else None
 
-    def claim_requeue(self, job_id: str, seen_progress_at: str) -> bool:
+    def claim_requeue(self, job_id: str, seen_progress_at: str, seen_requeues: int) -> bool:
         with self._lock:
             job = self._jobs.get(job_id)
-            if job is None or job.get("progress_at") != seen_progress_at:
+            if job is None or (job.get("progress_at"), int(job.get("requeues", 0))) != (seen_progress_at,
+                                                                                          seen_requeues):
                 return False
             job["requeues"] = int(job.get("requeues", 0)) + 1
             job["progress_at"] = progress_stamp()
@@ -268,7 +270,8 @@ redis.call('EXPIRE', KEYS[2], ARGV[2])
 return 1
 """
 _CLAIM_REQUEUE = """
-if redis.call('HGET', KEYS[1], 'progress_at') ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'progress_at') ~= ARGV[1]
+   or tonumber(redis.call('HGET', KEYS[1], 'requeues') or '0') ~= tonumber(ARGV[3]) then return 0 end
 redis.call('HINCRBY', KEYS[1], 'requeues', 1)
 redis.call('HSET', KEYS[1], 'progress_at', ARGV[2])
 return 1
@@ -290,7 +293,8 @@ class RedisControl(JobControl):
 
     def cancel(self, job_id: str) -> bool:
         script = self._redis.register_script(_CANCEL)
-        return script(keys=[self._key(job_id), f"{self._key(job_id)}:finished"], args=[utc_now(), self._ttl]) == 1
+        return script(keys=[self._key(job_id), f"{self._key(job_id)}:finished"],
+                      args=[json.dumps(utc_now()), self._ttl]) == 1  # finished_at is a JSON field
 
     def claim_key(self, scope: str, key: str, fingerprint: str, job_id: str, ttl: int) -> dict[str, str] | None:
         name = f"causalmol:idempotency:{key_digest(scope, key)}"
@@ -313,7 +317,8 @@ class RedisControl(JobControl):
         return [json.loads(a) for a in self._redis.lrange(f"{self._key(job_id)}:callbacks", 0, -1)]
 
     def claim_notification(self, job_id: str) -> bool:
-        return bool(self._redis.exists(self._key(job_id))) and self._redis.hsetnx(self._key(job_id), "notified", 1)
+        key = self._key(job_id)
+        return bool(self._redis.exists(key)) and bool(self._redis.hsetnx(key, "notified", 1))
 
     def keep_messages(self, job_id: str, messages: list[dict[str, Any]]) -> None:
         key = f"{self._key(job_id)}:messages"
@@ -336,9 +341,9 @@ class RedisControl(JobControl):
                 pipe.exists(self._chunk_key(job_id, i))
             return [i for i, stored in enumerate(pipe.execute()) if not stored]
 
-    def claim_requeue(self, job_id: str, seen_progress_at: str) -> bool:
+    def claim_requeue(self, job_id: str, seen_progress_at: str, seen_requeues: int) -> bool:
         script = self._redis.register_script(_CLAIM_REQUEUE)
-        return script(keys=[self._key(job_id)], args=[seen_progress_at, progress_stamp()]) == 1
+        return script(keys=[self._key(job_id)], args=[seen_progress_at, progress_stamp(), seen_requeues]) == 1
 
     def active_jobs(self) -> list[str]:
         return sorted(self._redis.smembers(ACTIVE_KEY))

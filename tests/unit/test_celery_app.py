@@ -21,11 +21,14 @@ from shared.celery_app import (
     SCORE_TASK,
     TASK_ROUTES,
     TRAIN_TASK,
+    WEBHOOKS_QUEUE,
     PipelineTask,
     payload_job_id,
+    worker_queues,
 )
 from shared.config import QUEUES
 from shared.jobs import MemoryJobStore, new_job_record
+from shared.webhooks import WEBHOOK_TASK
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,7 +55,10 @@ def test_every_declared_task_name_has_exactly_one_route():
     assert {FEATURIZE_TASK, SCORE_TASK} <= names
     for name in names:
         assert route_of(name) in QUEUES
-    assert {route["queue"] for route in TASK_ROUTES.values()} == set(QUEUES)  # no queue without a task
+    # no queue without a task, and none without a consumer: webhooks ride along with the scoring worker
+    assert {route["queue"] for route in TASK_ROUTES.values()} == set(QUEUES) | {WEBHOOKS_QUEUE}
+    assert {q for service in QUEUES for q in worker_queues(service)} == set(QUEUES) | {WEBHOOKS_QUEUE}
+    assert route_of(WEBHOOK_TASK) == WEBHOOKS_QUEUE
 
 
 def test_task_names_are_stable():

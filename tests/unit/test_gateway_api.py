@@ -7,7 +7,8 @@ import io
 import pytest
 from flask import Flask
 
-from services.gateway import GatewayContext, api, service
+import shared.publish
+from services.gateway import GatewayContext, api
 from services.gateway.errors import register_error_handlers
 from shared.config import Settings
 from shared.jobs import MemoryJobStore, new_job_record
@@ -25,7 +26,7 @@ class RecordingChain:
 @pytest.fixture
 def ctx(tmp_path, monkeypatch, settings_env):
     settings_env()  # default batch limit
-    monkeypatch.setattr(service, "chain", RecordingChain)
+    monkeypatch.setattr(shared.publish, "chain", RecordingChain)
     models = ModelStore(tmp_path)
     models.write_version("akt1", lambda folder: {"featurizer": {"name": "morgan_counts", "params": {}}})
     return GatewayContext(Settings(chunk_size=2), MemoryJobStore(), models)

@@ -11,7 +11,8 @@ import json
 import pytest
 from flask import Flask
 
-from services.gateway import GatewayContext, api, registry_api, service
+import shared.publish
+from services.gateway import GatewayContext, api, registry_api
 from services.gateway.errors import register_error_handlers
 from services.gateway.registry_service import MAX_SMARTS_COMPONENTS, MAX_SMARTS_LENGTH, check_smarts
 from shared.config import Settings
@@ -38,7 +39,7 @@ class RecordingChain:
 def ctx(tmp_path, monkeypatch, settings_env):
     settings_env()
     RecordingChain.sent = []
-    monkeypatch.setattr(service, "chain", RecordingChain)
+    monkeypatch.setattr(shared.publish, "chain", RecordingChain)
     datasets = tmp_path / "datasets"
     (datasets / DATASET).mkdir(parents=True)
     (datasets / DATASET / META_FILE).write_text(json.dumps({"dataset_id": DATASET, "context_columns": ["assay"]}))

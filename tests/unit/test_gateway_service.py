@@ -12,6 +12,7 @@ import time
 import pytest
 from kombu.exceptions import OperationalError
 
+import shared.publish
 from services.gateway import service
 from shared.config import Settings
 from shared.errors import BrokerUnavailable, JobNotFound, ModelNotFound, ModelRetired
@@ -38,7 +39,7 @@ class RecordingChain:
 @pytest.fixture
 def chains(monkeypatch):
     RecordingChain.sent, RecordingChain.fail_on = [], None
-    monkeypatch.setattr(service, "chain", RecordingChain)
+    monkeypatch.setattr(shared.publish, "chain", RecordingChain)
     return RecordingChain
 
 
@@ -147,7 +148,7 @@ def test_redis_error_while_publishing_is_broker_unavailable(monkeypatch, models)
         def apply_async(self):
             raise redis.ConnectionError("Connection refused")
 
-    monkeypatch.setattr(service, "chain", FailingChain)
+    monkeypatch.setattr(shared.publish, "chain", FailingChain)
     store = SpyStore()
     with pytest.raises(BrokerUnavailable):
         service.submit_prediction(request_for(1), Settings(), store, models)

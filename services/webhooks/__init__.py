@@ -1,0 +1,1 @@
+"""Webhook delivery: a job's ``job.succeeded`` / ``job.failed`` callback, signed and retried with backoff."""

@@ -1,0 +1,65 @@
+"""Webhook signatures and the moment a job's callback is sent; the delivery itself is ``services/webhooks``.
+
+A callback is ``POST callback_url`` with a JSON body, signed with HMAC-SHA256 over ``"<timestamp>.<raw body>"``
+(the timestamp lets a receiver refuse replays). Headers: ``X-Causalmol-Timestamp`` (Unix seconds),
+``X-Causalmol-Signature: sha256=<hex>``, ``X-Causalmol-Event`` and ``X-Causalmol-Delivery``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from typing import Any
+
+from shared.config import Settings
+from shared.job_status import FAILED, SUCCEEDED
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_TASK = "webhook.deliver"
+SIGNATURE_HEADER = "X-Causalmol-Signature"
+TIMESTAMP_HEADER = "X-Causalmol-Timestamp"
+EVENT_HEADER = "X-Causalmol-Event"
+DELIVERY_HEADER = "X-Causalmol-Delivery"
+EVENTS = {SUCCEEDED: "job.succeeded", FAILED: "job.failed"}
+
+
+def secret_for(settings: Settings, project: str | None) -> str | None:
+    """The key a job's callbacks are signed with: the one configured secret for now.
+
+    The single place to swap for a per-project secret (the job's ``project`` is passed for that reason).
+    """
+    return settings.webhook_secret
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, timestamp: str, body: bytes, signed: str, tolerance: float = 300.0) -> bool:
+    """What a receiver checks: the signature matches and the timestamp is recent."""
+    try:
+        fresh = abs(time.time() - int(timestamp)) <= tolerance
+    except ValueError:
+        return False
+    return fresh and hmac.compare_digest(signature(secret, timestamp, body), signed)
+
+
+def notify_if_finished(store: Any, job_id: str) -> bool:
+    """Publish the job's one callback if it has finished (succeeded or failed) and has a ``callback_url``.
+
+    Called wherever a job may have just finished (after each pipeline task, by the watchdog); the store's
+    ``claim_notification`` makes it send once however many callers see the finished job.
+    """
+    from shared.publish import publish  # the publisher needs the configured Celery app
+
+    record = store.record(job_id)
+    if not record or not record.get("callback_url") or record["status"] not in EVENTS:
+        return False
+    if not store.claim_notification(job_id):
+        return False
+    publish((WEBHOOK_TASK,), {"job_id": job_id, "event": EVENTS[record["status"]]})
+    logger.info("job %s: %s callback queued", job_id, EVENTS[record["status"]])
+    return True
