@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export CAUSALMOL_HOME ?= $(CURDIR)/var
 
-.PHONY: install run test lint bench redis-server stack-up stack-down clean
+.PHONY: install run test lint bench redis-server chromium stack-up stack-down clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "causalmol needs Python 3.11")'
@@ -39,7 +39,19 @@ redis-server:
 	  fi; \
 	fi
 
-test: install redis-server
+# The page tests drive Debian's headless Chromium and its driver (never a downloaded browser).
+chromium:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "chromium missing: installing Debian's chromium and chromium-driver packages"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "the page tests need headless Chromium. Install it: sudo apt-get install chromium chromium-driver"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+test: install redis-server chromium
 	$(BIN)/python -m pytest
 
 lint: install

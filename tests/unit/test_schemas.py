@@ -73,3 +73,22 @@ def test_applicability_domain_fields_are_required():
     body = {"verdict": "caution", "reasons": ["x"], "applicability_domain": {"in_domain": False}}
     errors = CausalValiditySchema().validate(body)
     assert set(errors["applicability_domain"]) == {"max_similarity", "threshold"}
+
+
+def test_the_compact_result_keeps_the_verdict_and_drops_evidence_attribution_and_neighbours() -> None:
+    from shared.schemas import MoleculeResultSchema, compact_result_schema
+
+    domain = {"max_similarity": 0.5, "in_domain": True, "threshold": 0.3,
+              "neighbours": [{"id": "m1", "smiles": "CC", "pactivity": 6.0, "similarity": 0.5}]}
+    result = {"id": "a", "input_smiles": "CC", "canonical_smiles": "CC", "error": None,
+              "prediction": {"value": 6.1, "unit": "pActivity", "interval": [5.0, 7.2]},
+              "causal_validity": {"verdict": "caution", "reasons": ["r"], "applicability_domain": domain,
+                                  "mechanism": None, "evidence": [{"substructure": "C", "contribution": 0.1,
+                                                                   "adjusted_effect": None, "status": "null"}],
+                                  "attribution": {"baseline": 6.0, "remainder": 0.0, "sum_of_substructures": 0.1}}}
+    full, compact = MoleculeResultSchema().dump(result), compact_result_schema().dump(result)
+    assert full["causal_validity"]["applicability_domain"]["neighbours"] == domain["neighbours"]
+    assert compact["prediction"] == full["prediction"]
+    assert compact["causal_validity"] == {"verdict": "caution", "reasons": ["r"], "mechanism": None,
+                                          "applicability_domain": {"max_similarity": 0.5, "in_domain": True,
+                                                                   "threshold": 0.3}}
