@@ -48,6 +48,7 @@ from services.causal.refuters import REFUTERS
 from services.causal.treatments import TreatmentRules, mine_treatments
 from services.causal.verdict import verdict_rules
 from services.featurizer.logic import featurize_molecule, make_featurizer, murcko_scaffold
+from services.predictor.spread import on_bits_of
 from services.predictor.training import dense_matrix, features_matrix, stored_scaffolds
 from shared.applicability import N_BITS
 from shared.model_store import CAUSAL_PROFILE_FILE
@@ -99,9 +100,8 @@ def stored_arrays(rows: list[dict[str, str]], features: dict[str, Any]) -> Train
     ok = np.flatnonzero(features["ok"])
     kept = [rows[i] for i in ok]
     smiles = [r["canonical_smiles"] for r in kept]
-    bits = np.unpackbits(features["ad_packed"][ok], axis=1, count=N_BITS)
     return TrainingArrays(kept, smiles, stored_scaffolds(features, ok) or [murcko_scaffold(s) for s in smiles],
-                          features_matrix(features)[ok], [np.flatnonzero(b).tolist() for b in bits])
+                          features_matrix(features)[ok], on_bits_of(features["ad_packed"][ok]))
 
 
 def build_profile(
