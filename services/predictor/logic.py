@@ -16,7 +16,7 @@ import numpy as np
 
 from services.predictor.conformal import served_half_widths
 from services.predictor.loader import LoadedModel, get_model_cache
-from services.predictor.spread import sigmas
+from services.predictor.spread import forest_mean, sigmas, tree_predictions
 from services.predictor.training import dense_matrix
 from shared.applicability import AD_FILE, NearestNeighbourIndex
 from shared.config import get_settings
@@ -38,14 +38,16 @@ def training_index(models_dir: str, name: str, version: int) -> NearestNeighbour
     return NearestNeighbourIndex(np.load(store.verified_file(manifest, AD_FILE)))
 
 
-def _sigmas(model: LoadedModel, x: np.ndarray, molecules: list[dict[str, Any]]) -> np.ndarray | None:
+def _sigmas(model: LoadedModel, x: np.ndarray, molecules: list[dict[str, Any]],
+            per_tree: np.ndarray | None = None) -> np.ndarray | None:
     """Per molecule sigma of the card's kind; None (constant widths) for an older card or a kind that differs."""
     interval = model.manifest["interval"]
     if "quantiles" not in interval:
         return None
     manifest = model.manifest
     kind, sigma = sigmas(model.estimator, x, lambda: [m.get("ad_bits") or [] for m in molecules],
-                         lambda: training_index(str(get_settings().models_dir), manifest["name"], manifest["version"]))
+                         lambda: training_index(str(get_settings().models_dir), manifest["name"], manifest["version"]),
+                         per_tree)
     if kind != interval["sigma"]["kind"]:
         logger.warning("%s@%s: card calibrated on %s, estimator gives %s; serving the median width",
                        manifest["name"], manifest["version"], interval["sigma"]["kind"], kind)
@@ -68,8 +70,9 @@ def predict_chunk(message: FeaturizedChunk, model: LoadedModel | None = None,
     ok = [m for m in molecules if m["error"] is None]
     if ok:
         x = chunk_matrix(message, model.manifest["n_features"]) if x is None else x
-        values = model.estimator.predict(x)
-        sigma = _sigmas(model, x, ok)
+        per_tree = tree_predictions(model.estimator, x)  # one pass over the trees: the value and the spread
+        values = model.estimator.predict(x) if per_tree is None else forest_mean(per_tree)
+        sigma = _sigmas(model, x, ok, per_tree)
         widths = served_half_widths(model.manifest["interval"], sigma, len(ok))
         for i, (molecule, value) in enumerate(zip(ok, values, strict=True)):
             value = round(float(value), 4)

@@ -35,12 +35,32 @@ def has_trees(estimator: Any) -> bool:
     return bool(getattr(estimator, "estimators_", None)) and hasattr(estimator.estimators_[0], "tree_")
 
 
-def tree_spread(estimator: RegressorMixin | None, x: np.ndarray) -> np.ndarray | None:
-    """Per row of ``x``, the standard deviation (ddof=1) of the trees' predictions; None for other estimators."""
-    if estimator is None or not has_trees(estimator) or len(estimator.estimators_) < 2:
+def tree_predictions(estimator: RegressorMixin | None, x: np.ndarray) -> np.ndarray | None:
+    """Each tree's predictions (trees x rows, in the forest's order); None for an estimator without trees."""
+    if estimator is None or not has_trees(estimator):
         return None
     x32 = np.ascontiguousarray(x, dtype=np.float32)  # what the forest itself hands its trees
-    per_tree = np.stack([tree.predict(x32, check_input=False) for tree in estimator.estimators_])
+    return np.stack([tree.predict(x32, check_input=False) for tree in estimator.estimators_])
+
+
+def forest_mean(per_tree: np.ndarray) -> np.ndarray:
+    """The forest's prediction from its trees' (``tree_predictions``): summed in tree order, then divided, as
+    scikit-learn's single-threaded ``predict`` does, so the values are the same; it spares the scoring step a
+    second pass over every tree and joblib's thread pool on every chunk."""
+    total = np.zeros(per_tree.shape[1], dtype=np.float64)
+    for row in per_tree:
+        total += row
+    total /= len(per_tree)
+    return total
+
+
+def tree_spread(estimator: RegressorMixin | None, x: np.ndarray,
+                per_tree: np.ndarray | None = None) -> np.ndarray | None:
+    """Per row of ``x``, the standard deviation (ddof=1) of the trees' predictions (``per_tree`` when the caller
+    has them); None for other estimators."""
+    if estimator is None or not has_trees(estimator) or len(estimator.estimators_) < 2:
+        return None
+    per_tree = tree_predictions(estimator, x) if per_tree is None else per_tree
     return per_tree.std(axis=0, ddof=1)
 
 
@@ -56,11 +76,11 @@ def neighbour_distance(index: NearestNeighbourIndex, on_bits: Sequence[Sequence[
 
 def sigmas(
     estimator: RegressorMixin, x: np.ndarray, on_bits: Callable[[], Sequence[Sequence[int]]],
-    index: Callable[[], NearestNeighbourIndex],
+    index: Callable[[], NearestNeighbourIndex], per_tree: np.ndarray | None = None,
 ) -> tuple[str, np.ndarray]:
     """(kind, sigma per row of ``x``). ``on_bits`` and ``index`` are called only for the neighbour distance, so a
-    tree ensemble never loads or unpacks training fingerprints."""
-    spread = tree_spread(estimator, x)
+    tree ensemble never loads or unpacks training fingerprints; ``per_tree``: its trees' predictions, if known."""
+    spread = tree_spread(estimator, x, per_tree)
     if spread is not None:
         return TREE_SPREAD, spread
     return NEIGHBOUR_DISTANCE, neighbour_distance(index(), on_bits())

@@ -8,12 +8,12 @@ import copy
 import numpy as np
 import pytest
 from sklearn.dummy import DummyRegressor
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 
 from services.featurizer.logic import featurize_chunk
 from services.predictor.loader import LoadedModel
 from services.predictor.logic import predict_chunk
-from services.predictor.spread import tree_spread
+from services.predictor.spread import forest_mean, tree_predictions, tree_spread
 from services.predictor.training import dense_matrix
 from tests.unit.conftest import TINY_FEATURIZER
 
@@ -161,3 +161,17 @@ def test_a_sigma_of_another_kind_than_calibrated_falls_back_to_the_median_width(
     prediction = out["molecules"][0]["prediction"]
     assert prediction["interval"] == [round(prediction["value"] - 0.9, 4), round(prediction["value"] + 0.9, 4)]
     assert "sigma" not in prediction and "serving the median width" in caplog.text
+
+
+@pytest.mark.parametrize("estimator", [RandomForestRegressor(n_estimators=30, random_state=0),
+                                       ExtraTreesRegressor(n_estimators=30, random_state=0)])
+def test_one_pass_over_the_trees_gives_the_forests_own_predictions_and_spread(estimator):
+    """The scoring step predicts from its per-tree pass: the same floats as the forest's single-threaded predict."""
+    rng = np.random.default_rng(0)
+    x = rng.poisson(0.3, (120, 64)).astype(np.float32)
+    estimator.fit(x[:80], x[:80, :5].sum(axis=1) + rng.normal(0, 0.3, 80))
+    per_tree = tree_predictions(estimator, x[80:])
+    assert np.array_equal(forest_mean(per_tree), estimator.set_params(n_jobs=1).predict(x[80:]))
+    np.testing.assert_allclose(forest_mean(per_tree), estimator.set_params(n_jobs=-1).predict(x[80:]), rtol=1e-12)
+    assert np.array_equal(tree_spread(estimator, x[80:], per_tree), tree_spread(estimator, x[80:]))
+    assert tree_predictions(DummyRegressor().fit(x, x[:, 0]), x) is None
