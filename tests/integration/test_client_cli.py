@@ -33,7 +33,7 @@ BROKEN_RECORD = "broken\n  handmade\n\n  1  0  0  0  0  0  0  0  0  0999 V2000\n
 
 
 def causalmol(gateway, *argv: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*CAUSALMOL, *argv, "--url", gateway.base_url], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([*CAUSALMOL, *argv, "--url", gateway.base_url, "--api-key", gateway.api_key], cwd=REPO, capture_output=True, text=True,
                           input=stdin, timeout=180)
 
 
@@ -86,7 +86,8 @@ def test_predict_a_csv_into_the_servers_sdf(embedded_gateway, tmp_path):
 
 def test_score_is_read_by_reinvents_external_process(embedded_gateway):
     smiles = [MOLECULES[0][1], "C1CC", MOLECULES[2][1], "", MOLECULES[1][1]]
-    command = [*CAUSALMOL, "score", "--model", "akt1", "--url", embedded_gateway.base_url]
+    command = [*CAUSALMOL, "score", "--model", "akt1", "--url", embedded_gateway.base_url,
+               "--api-key", embedded_gateway.api_key]
     scores, data = reinvent_external_process(command, smiles)  # check=True: a failed molecule is not a failed step
     assert [math.isnan(s) for s in scores] == [False, True, False, True, False]
     assert data["metadata"]["model"] == "akt1@1"

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def embedded_gateway(models_dir, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k != "CAUSALMOL_REDIS_URL"}
-    env.update(CAUSALMOL_MODELS_DIR=str(models_dir), CAUSALMOL_CHUNK_SIZE="2")
+    env.update(CAUSALMOL_MODELS_DIR=str(models_dir), CAUSALMOL_CHUNK_SIZE="2",
+               CAUSALMOL_HOME=str(tmp_path_factory.mktemp("embedded-home")))  # its SQLite database of keys
     gw = start_gateway(env, tmp_path_factory.mktemp("embedded") / "gateway.log")
     yield gw
     stop_process(gw.proc)

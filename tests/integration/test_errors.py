@@ -79,10 +79,11 @@ def test_unknown_route_and_method(gateway) -> None:
 
 
 UNREACHABLE_BROKER_PROBE = """
-import json, sys
+import json, os, sys
 from services.gateway import create_app
 client = create_app().test_client()
-post = client.post("/v1/predictions", json={"model": "akt1", "molecules": [{"smiles": "CCO"}]})
+post = client.post("/v1/predictions", json={"model": "akt1", "molecules": [{"smiles": "CCO"}]},
+                   headers={"Authorization": "Bearer " + os.environ["CAUSALMOL_API_KEY"]})
 ready = client.get("/readyz")
 print(json.dumps({"post": [post.status_code, post.get_json()], "ready": [ready.status_code, ready.get_json()]}))
 """

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import REPO, Gateway, free_port, poll_job
+from tests.conftest import DEFAULT_KEYS, REPO, Gateway, create_test_key, free_port, poll_job
 
 pytestmark = pytest.mark.integration
 STACK = REPO / "deploy/local/stack.sh"
@@ -29,6 +29,8 @@ def stack(models_dir, tmp_path_factory):
 
     up = run("up")
     assert up.returncode == 0, up.stdout + up.stderr
+    # The stack's database is the SQLite file under its home (the state dir): the test key goes there.
+    DEFAULT_KEYS[f"http://127.0.0.1:{port}"] = create_test_key({"CAUSALMOL_HOME": env["CAUSALMOL_STACK_DIR"]})
     yield run, f"http://127.0.0.1:{port}"
     down = run("down")
     assert down.returncode == 0, down.stdout + down.stderr
