@@ -50,7 +50,8 @@ def decode_cursor(cursor: str) -> str:
 
 
 def index_member(record: dict[str, Any]) -> str:
-    return f"{record['created_at']}|{record['job_id']}"  # ISO timestamps sort as text: newest is greatest
+    """Sorts as text in the order jobs were indexed (nanoseconds, zero-padded): newest is greatest."""
+    return f"{time.time_ns():020d}|{record['job_id']}"
 
 
 def key_digest(scope: str, key: str) -> str:
@@ -353,7 +354,7 @@ class RedisControl(JobControl):
 
     def index_job(self, record: dict[str, Any]) -> None:
         key = self._index_key(record.get("project") or NO_PROJECT)
-        cutoff = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - self._ttl))
+        cutoff = f"{time.time_ns() - self._ttl * 10**9:020d}"
         with self._redis.pipeline() as pipe:
             pipe.zadd(key, {index_member(record): 0})
             pipe.zremrangebylex(key, "-", f"({cutoff}")  # entries older than the TTL: their jobs are gone

@@ -17,7 +17,8 @@ ERROR_CODES = {
             f"or nests deeper than {MAX_JSON_DEPTH} levels; smarts_too_complex: a treatment SMARTS over "
             f"{MAX_SMARTS_LENGTH} characters or {MAX_SMARTS_COMPONENTS} dot-separated components"),
     "404": "job_not_found, model_not_found, dataset_not_found or profile_not_found",
-    "409": "job_not_finished",
+    "409": ("job_not_finished; job_already_finished (cancel); idempotency_key_reused: the Idempotency-Key came with "
+            "another body; idempotency_key_in_progress"),
     "410": "model_retired",
     "413": "payload_too_large",
     "415": "unsupported_media_type: the body is not JSON",
@@ -99,7 +100,7 @@ def build_spec(version: str, max_molecules: int = 100_000) -> dict[str, Any]:
         },
         "/v1/models/{ref}": {
             "get": {"operationId": "read_model", "summary": "The model card of name (newest) or name@version",
-                    "parameters": _path_param("ref"), "responses": {"200": DOCUMENT, **_errors("404")}},
+                    "parameters": _path_param("ref"), "responses": {"200": DOCUMENT, **_errors("400", "404")}},
             "delete": {"operationId": "retire_model",
                        "summary": "Retire name@version: it stays listed, predicting with it answers 410",
                        "parameters": _path_param("ref"), "responses": {"200": DOCUMENT, **_errors("400", "404")}},
@@ -108,7 +109,7 @@ def build_spec(version: str, max_molecules: int = 100_000) -> dict[str, Any]:
             "operationId": "read_causal_profile",
             "summary": "The version's causal profile",
             "parameters": _path_param("ref"),
-            "responses": {"200": DOCUMENT, **_errors("404")}}},
+            "responses": {"200": DOCUMENT, **_errors("400", "404")}}},
         "/v1/causal/effects": {"post": _job_started(
             "create_causal_effect", "Ask a causal-effect question of a dataset; the job's result is a CausalEffect",
             {"application/json": {"schema": "CausalEffectRequest"}}, "400", "404", "415", "503")},
@@ -119,6 +120,9 @@ def build_spec(version: str, max_molecules: int = 100_000) -> dict[str, Any]:
                             "responses": {"200": {"description": "ready"},
                                           "503": _json("Error", "not_ready, with the failing checks")}}},
     }
+    from services.gateway.openapi_jobs import add_job_control  # imports the paging schemas
+
+    add_job_control(paths, _json, _errors)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     document = spec.to_dict()

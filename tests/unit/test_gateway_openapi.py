@@ -24,10 +24,10 @@ def test_every_route_and_method_is_documented(spec):
 
     from flask import Flask
 
-    from services.gateway import api, health, registry_api
+    from services.gateway import api, health, jobs_api, registry_api
 
     app = Flask(__name__)
-    for blueprint in (api.bp, registry_api.bp, health.bp):
+    for blueprint in (api.bp, registry_api.bp, jobs_api.bp, health.bp):
         app.register_blueprint(blueprint)
     routes = {}
     for rule in app.url_map.iter_rules():
@@ -53,7 +53,7 @@ def test_component_schemas(spec):
 
 def test_prediction_responses(spec):
     responses = spec["paths"]["/v1/predictions"]["post"]["responses"]
-    assert set(responses) == {"200", "202", "400", "404", "410", "413", "415", "503"}
+    assert set(responses) == {"200", "202", "400", "404", "409", "410", "413", "415", "503"}
     assert responses["202"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/JobAccepted"}
     assert responses["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Job"}
     for status in ("400", "404", "410", "413", "415", "503"):
@@ -67,6 +67,27 @@ def test_job_path(spec):
     operation = spec["paths"]["/v1/jobs/{job_id}"]["get"]
     assert operation["parameters"][0]["name"] == "job_id"
     assert set(operation["responses"]) == {"200", "404", "503"}
+
+
+def test_job_control_is_documented(spec):
+    paths = spec["paths"]
+    for path in ("/v1/predictions", "/v1/datasets", "/v1/models", "/v1/causal/effects"):
+        operation = paths[path]["post"]
+        assert "Idempotency-Key" in [p["name"] for p in operation["parameters"]]
+        assert "idempotency_key_reused" in operation["responses"]["409"]["description"]
+    assert {p["name"] for p in paths["/v1/jobs"]["get"]["parameters"]} == {
+        "status", "kind", "model", "client_reference", "limit", "cursor"}
+    assert set(paths["/v1/jobs/{job_id}"]["delete"]["responses"]) == {"200", "404", "409", "503"}
+    results = paths["/v1/jobs/{job_id}/results"]["get"]
+    assert {p["name"] for p in results["parameters"]} == {"job_id", "format", "limit", "cursor"}
+    assert "application/x-ndjson" in results["responses"]["200"]["content"]
+    for listing in ("/v1/models", "/v1/datasets"):
+        assert {p["name"] for p in paths[listing]["get"]["parameters"]} == {"limit", "cursor"}
+    job = spec["components"]["schemas"]["Job"]["properties"]
+    assert {"client_reference", "callback_url", "callbacks"} <= set(job)
+    assert "cancelled" in job["status"]["enum"]
+    form = paths["/v1/datasets"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+    assert {"client_reference", "callback_url"} <= set(form)
 
 
 def test_error_code_descriptions_name_the_stable_codes():
