@@ -10,9 +10,12 @@ from shared.errors import (
     AuthenticationRequired,
     BrokerUnavailable,
     CausalmolError,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyReused,
     InvalidJson,
     InsufficientScope,
     InvalidRequest,
+    JobAlreadyFinished,
     JobNotFound,
     ModelIntegrityError,
     ModelNameTaken,
@@ -41,6 +44,9 @@ EXPECTED = [
     (RateLimited, 429, "rate_limited"),
     (ModelNameTaken, 409, "model_name_taken"),
     (ModelIntegrityError, 500, "model_integrity_error"),
+    (IdempotencyKeyReused, 409, "idempotency_key_reused"),
+    (IdempotencyKeyInProgress, 409, "idempotency_key_in_progress"),
+    (JobAlreadyFinished, 409, "job_already_finished"),
 ]
 
 
