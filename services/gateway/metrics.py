@@ -116,7 +116,6 @@ def scrape_sources(settings: Settings) -> list[Collector]:
     if not settings.embedded:  # embedded mode has no Redis: its in-memory queue is drained by the worker thread
         client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=settings.broker_timeout_seconds,
                                       socket_timeout=settings.broker_timeout_seconds)
-        sources.append(QueueDepthCollector(client))
         # The workers' task durations (shared.task_signals), in their own directory: gunicorn clears the gateway's.
         workers = worker_metrics_dir(settings)
         try:
@@ -126,6 +125,7 @@ def scrape_sources(settings: Settings) -> list[Collector]:
         else:
             if str(workers) != os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
                 sources.append(MultiProcessCollector(None, path=str(workers)))
+        sources.append(QueueDepthCollector(client))
     return sources
 
 

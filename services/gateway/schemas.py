@@ -133,8 +133,8 @@ class PredictionRequestSchema(JobOptionsSchema):
     )
     molecules = fields.List(fields.Nested(MoleculeInSchema), required=True)
     wait = wait_field()
-    response = fields.String(load_default=FULL, validate=validate.OneOf((FULL, COMPACT)), metadata={
-        "description": "compact: results without evidence, attribution and neighbours, kept "
+    response = fields.String(validate=validate.OneOf((FULL, COMPACT)), metadata={
+        "description": "full (default) or compact: results without evidence, attribution and neighbours, kept "
                        "CAUSALMOL_COMPACT_RESULT_TTL seconds (default 3600): for generative-design loops"})
 
     @validates_schema
