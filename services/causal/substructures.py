@@ -249,21 +249,24 @@ def ring_system_name(smiles: str) -> str | None:
 
 
 def _components(mol: Chem.Mol, atoms: set[int]) -> list[tuple[int, ...]]:
-    seen: set[int] = set()
-    parts = []
-    for start in sorted(atoms):
-        if start in seen:
-            continue
-        stack, part = [start], set()
-        while stack:
-            a = stack.pop()
-            if a in part:
-                continue
-            part.add(a)
-            stack.extend(n.GetIdx() for n in mol.GetAtomWithIdx(a).GetNeighbors() if n.GetIdx() in atoms)
-        seen |= part
-        parts.append(tuple(sorted(part)))
-    return parts
+    """The connected parts of ``atoms`` (through bonds between them), each sorted, in order of their first atom.
+    Union-find over the bond list: walking RDKit's neighbour iterators atom by atom cost ~0.6 ms a molecule."""
+    parent = {a: a for a in atoms}
+
+    def root(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for bond in mol.GetBonds():
+        begin, end = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+        if begin in parent and end in parent:
+            parent[root(begin)] = root(end)
+    parts: dict[int, list[int]] = {}
+    for a in sorted(atoms):
+        parts.setdefault(root(a), []).append(a)
+    return sorted(tuple(part) for part in parts.values())
 
 
 def _linker_unit(mol: Chem.Mol, atoms: tuple[int, ...]) -> Unit:

@@ -176,3 +176,33 @@ def test_unit_presence_is_the_partition_not_a_substructure_match():
     assert {t.kind for t in types} == {"ring_system", "functional_group"}, "linkers are not columns by default"
     kinds = [t.kind for t in types]
     assert kinds == sorted(kinds, key=["ring_system", "functional_group"].index)
+
+
+def _components_by_walk(mol, atoms):
+    """The former implementation (a walk over RDKit's neighbour iterators): the reference for the union-find."""
+    seen, parts = set(), []
+    for start in sorted(atoms):
+        if start in seen:
+            continue
+        stack, part = [start], set()
+        while stack:
+            a = stack.pop()
+            if a not in part:
+                part.add(a)
+                stack.extend(n.GetIdx() for n in mol.GetAtomWithIdx(a).GetNeighbors() if n.GetIdx() in atoms)
+        seen |= part
+        parts.append(tuple(sorted(part)))
+    return parts
+
+
+def test_components_are_those_of_a_walk_on_real_molecules():
+    import random
+
+    from services.causal.substructures import _components
+    from services.predictor.reference import load_akt1
+
+    rng = random.Random(0)
+    for smiles in load_akt1().smiles[:300]:
+        mol = Chem.MolFromSmiles(smiles)
+        atoms = {a for a in range(mol.GetNumAtoms()) if rng.random() < 0.6}
+        assert _components(mol, atoms) == _components_by_walk(mol, atoms), smiles
