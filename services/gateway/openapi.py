@@ -123,6 +123,9 @@ def build_spec(version: str, max_molecules: int = 100_000) -> dict[str, Any]:
     from services.gateway.openapi_jobs import add_job_control  # imports the paging schemas
 
     add_job_control(paths, _json, _errors)
+    from services.gateway.openapi_pages import add_pages
+
+    add_pages(paths, _json)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     document = spec.to_dict()

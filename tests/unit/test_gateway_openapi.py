@@ -24,10 +24,10 @@ def test_every_route_and_method_is_documented(spec):
 
     from flask import Flask
 
-    from services.gateway import api, health, jobs_api, registry_api
+    from services.gateway import api, health, jobs_api, pages, registry_api
 
     app = Flask(__name__)
-    for blueprint in (api.bp, registry_api.bp, jobs_api.bp, health.bp):
+    for blueprint in (api.bp, registry_api.bp, jobs_api.bp, health.bp, pages.bp):
         app.register_blueprint(blueprint)
     routes = {}
     for rule in app.url_map.iter_rules():
