@@ -12,8 +12,9 @@ from shared.config import get_settings as _get_settings
 
 # Distributed mode: gevent workers, so a client waiting for its job (``wait``) holds a greenlet blocked in Redis,
 # not an OS thread: hundreds wait at once. gunicorn patches the stdlib in each worker before it imports the app
-# (no preload_app), so redis-py's and kombu's sockets are patched too. Embedded mode keeps threads: its in-process
-# worker does CPU-bound work that would stall every greenlet.
+# (no preload_app), so redis-py's and kombu's sockets are patched too (psycopg 3 cooperates with gevent by itself
+# from 3.1.14). Embedded mode keeps threads: its in-process worker does CPU-bound work that would stall every
+# greenlet.
 worker_class = "gthread" if _get_settings().embedded else "gevent"
 worker_connections = 1000  # per gevent worker: clients served (and waiting) at once
 timeout = 60  # a POST may wait up to 30 s for its job

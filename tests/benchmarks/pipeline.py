@@ -10,7 +10,12 @@ start and stop one). The online path is two hops, ``featurize.batch`` then ``sco
 - concurrent clients each posting one molecule with ``wait``: answered, slowest, 5xx;
 - bytes through Redis per molecule during the job (Redis' own network counters, everything included: broker
   messages, job store, status polls, the final results read), and the stage messages' JSON bytes per molecule,
-  now (featurize -> score) and as the three-hop chain sent them before (featurize -> predict -> annotate).
+  now (featurize -> score) and as the three-hop chain sent them before (featurize -> predict -> annotate);
+- the same job with every worker restarted with ``CAUSALMOL_STACK_CONCURRENCY=2`` (two processes per worker,
+  scoring included) against the one-process run above, and the ratio (``--skip-scaling`` leaves it out).
+
+Requests carry an API key: ``--api-key`` or ``$CAUSALMOL_API_KEY``, else one is made with ``causalmol keys create``
+in the stack's database (``--stack-dir``), with a rate limit the benchmark cannot reach.
 """
 
 from __future__ import annotations
@@ -44,6 +49,24 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
+def authorized(session: requests.Session) -> requests.Session:
+    session.headers["Authorization"] = f"Bearer {API_KEY[0]}"
+    return session
+
+
+API_KEY: list[str] = []  # set once in main()
+
+
+def benchmark_key(stack_dir: Path) -> str:
+    """A key of project ``benchmark`` in the stack's own database (the stack's CAUSALMOL_HOME)."""
+    env = {**os.environ, "CAUSALMOL_HOME": str(stack_dir)}
+    env.pop("CAUSALMOL_DATABASE_URL", None)
+    made = subprocess.run([sys.executable, "-m", "services.cli", "keys", "create", "--project", "benchmark",
+                           "--scopes", "predict", "--name", "pipeline benchmark", "--rate-limit", "999999/minute",
+                           "--json"], env=env, cwd=REPO, check=True, capture_output=True, text=True)
+    return json.loads(made.stdout.strip().splitlines()[-1])["token"]
+
+
 def post_one(session: requests.Session, url: str, molecule_id: str, smiles: str) -> tuple[float, int, bool]:
     """One molecule with ``wait``: (milliseconds, HTTP status, finished within the wait)."""
     body = {"model": "akt1", "molecules": [{"id": molecule_id, "smiles": smiles}], "wait": 10}
@@ -54,7 +77,7 @@ def post_one(session: requests.Session, url: str, molecule_id: str, smiles: str)
 
 
 def measure_latency(url: str, smiles: list[str], n: int) -> list[float]:
-    session = requests.Session()
+    session = authorized(requests.Session())
     timings = []
     for i in range(n):
         elapsed, status, finished = post_one(session, url, str(i), smiles[i])
@@ -68,7 +91,7 @@ def measure_concurrent(url: str, smiles: list[str], clients: int) -> tuple[int, 
     """``clients`` at once, one molecule each: (answered with a finished job, slowest ms, 5xx count)."""
     def one(i: int) -> tuple[float, int, bool]:
         try:
-            return post_one(requests.Session(), url, str(i), smiles[i % len(smiles)])
+            return post_one(authorized(requests.Session()), url, str(i), smiles[i % len(smiles)])
         except requests.RequestException:
             return float("inf"), 599, False
 
@@ -80,13 +103,14 @@ def measure_concurrent(url: str, smiles: list[str], clients: int) -> tuple[int, 
 
 def measure_job(url: str, smiles: list[str]) -> float:
     body = {"model": "akt1", "molecules": [{"id": str(i), "smiles": s} for i, s in enumerate(smiles)]}
+    session = authorized(requests.Session())
     started = time.perf_counter()
-    accepted = requests.post(f"{url}/v1/predictions", json=body, timeout=60)
+    accepted = session.post(f"{url}/v1/predictions", json=body, timeout=60)
     accepted.raise_for_status()
     status_url = f"{url}/v1/jobs/{accepted.json()['job_id']}"
     while True:
         # Poll the status only: the results are fetched once, at the end, like a real client.
-        job = requests.get(status_url, timeout=60).json()
+        job = session.get(status_url, timeout=60).json()
         if job["status"] in ("succeeded", "failed"):
             break
         time.sleep(0.05)
@@ -151,6 +175,14 @@ def in_process(models_dir: Path, smiles: list[str], chunk_size: int) -> dict[str
     return {"annotated": annotated, "bare": bare, "message_bytes": size / n, "message_bytes_before": before / n}
 
 
+def restart_workers(concurrency: int, timeout: float = 180) -> None:
+    """Every stack worker again with ``concurrency`` processes; back when /readyz says they all consume."""
+    env = {**os.environ, "CAUSALMOL_STACK_CONCURRENCY": str(concurrency)}
+    subprocess.run([REPO / "deploy/local/stack.sh", "stop-workers"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([REPO / "deploy/local/stack.sh", "start-workers"], env=env, check=True, stdout=subprocess.DEVNULL,
+                   timeout=timeout)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
@@ -163,6 +195,10 @@ def main() -> int:
     parser.add_argument("--job-size", type=int, default=10_000)
     parser.add_argument("--chunk-size", type=int, default=500)
     parser.add_argument("--start-stack", action="store_true", help="start (and stop) deploy/local/stack.sh")
+    parser.add_argument("--skip-scaling", action="store_true", help="no second job with two processes per worker")
+    parser.add_argument("--api-key", default=os.environ.get("CAUSALMOL_API_KEY"))
+    parser.add_argument("--stack-dir", type=Path, default=Path(os.environ.get("CAUSALMOL_STACK_DIR",
+                                                                              REPO / "var/stack")))
     args = parser.parse_args()
 
     if args.start_stack:
@@ -172,6 +208,7 @@ def main() -> int:
         if ready.status_code != 200:
             print(f"stack not ready at {args.url}: {ready.text}", file=sys.stderr)
             return 1
+        API_KEY.append(args.api_key or benchmark_key(args.stack_dir))
         smiles = reference_smiles(max(args.job_size, args.latency_requests))
         measure_latency(args.url, smiles, 20)  # warm up: models loaded, connections open
         latencies = measure_latency(args.url, smiles, args.latency_requests)
@@ -180,6 +217,14 @@ def main() -> int:
         net_before = redis_net_bytes(broker)
         job_seconds = measure_job(args.url, smiles[: args.job_size])
         net_per_molecule = (redis_net_bytes(broker) - net_before) / args.job_size
+        scaled_seconds = None
+        if not args.skip_scaling:
+            restart_workers(2)
+            try:
+                measure_latency(args.url, smiles, 20)  # the new processes load the model
+                scaled_seconds = measure_job(args.url, smiles[: args.job_size])
+            finally:
+                restart_workers(1)
     finally:
         if args.start_stack:
             subprocess.run([REPO / "deploy/local/stack.sh", "down"], check=False)
@@ -201,6 +246,11 @@ def main() -> int:
     print(f"bytes through Redis per molecule during the job (all traffic): {net_per_molecule:,.0f}")
     print(f"stage-message JSON per molecule: {local['message_bytes']:,.0f} B now (2 hops), "
           f"{local['message_bytes_before']:,.0f} B as the 3-hop chain sent it")
+    if scaled_seconds is not None:
+        scaled_rate = args.job_size / scaled_seconds
+        print(f"the same job with 2 processes per worker (CAUSALMOL_STACK_CONCURRENCY=2): {scaled_seconds:.2f} s = "
+              f"{scaled_rate:.0f} molecules/s; 1 process: {stack_rate:.0f} molecules/s; ratio "
+              f"{scaled_rate / stack_rate:.2f}x")
     return 0
 
 
