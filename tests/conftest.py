@@ -87,6 +87,7 @@ def database_url() -> Iterator[str]:
 # None}`` sends none). Every gateway the tests start gets a key of project ``tests`` with predict and train.
 DEFAULT_KEYS: dict[str, str] = {}
 TEST_PROJECT = "tests"
+WEBHOOK_SECRET = "test-webhook-secret"
 
 
 def create_test_key(env: dict[str, str], project: str = TEST_PROJECT, scopes: tuple[str, ...] = ("predict", "train"),
@@ -139,6 +140,7 @@ def stack_env(redis_url: str, models_dir: Path, database_url: str,
         "CAUSALMOL_CHUNK_SIZE": "2",  # so even small test batches travel as several chunks
         "CAUSALMOL_MAX_CONTENT_LENGTH": str(2 * 1024 * 1024),
         "CAUSALMOL_LOG_LEVEL": "INFO",
+        "CAUSALMOL_WEBHOOK_SECRET": WEBHOOK_SECRET,  # signs the callbacks a test's receiver checks
     }
     return {**env, "CAUSALMOL_API_KEY": create_test_key(env)}  # the CLI and the Python client read it
 
