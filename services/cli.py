@@ -46,12 +46,16 @@ def run_worker(args: argparse.Namespace) -> int:
     from shared.task_signals import prepare_worker_metrics
 
     settings = get_settings()
-    prepare_worker_metrics(settings)  # before prometheus-client is imported: task durations go to shared files
-    from shared.celery_app import celery_app, configure_celery, worker_queues
-
     if settings.embedded:
         print("a worker needs CAUSALMOL_REDIS_URL (embedded mode runs its worker inside the gateway)", file=sys.stderr)
         return 2
+    prepare_worker_metrics(settings)  # before prometheus-client is imported: task durations go to shared files
+    if settings.worker_metrics_port:
+        from shared.task_signals import start_worker_exporter
+
+        start_worker_exporter(settings.worker_metrics_port)
+    from shared.celery_app import celery_app, configure_celery, worker_queues
+
     configure_celery(settings)
     importlib.import_module(WORKER_TASK_MODULES[args.service])
     celery_app.worker_main([

@@ -24,6 +24,7 @@ class Settings:
     models_dir: Path = Path("var/models")
     datasets_dir: Path = Path("var/datasets")
     metrics_dir: Path = Path("var/metrics")  # the workers' Prometheus samples (multiprocess files), read by /metrics
+    worker_metrics_port: int = 0  # a worker serves its samples on this port too (0: not)
     chunk_size: int = 500
     max_molecules: int = 100_000
     max_content_length: int = 50 * 1024 * 1024
@@ -61,6 +62,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         models_dir=Path(env.get("CAUSALMOL_MODELS_DIR", home / "models")).absolute(),
         datasets_dir=Path(env.get("CAUSALMOL_DATASETS_DIR", home / "datasets")).absolute(),
         metrics_dir=Path(env.get("CAUSALMOL_METRICS_DIR", home / "metrics")).absolute(),
+        worker_metrics_port=int(env.get("CAUSALMOL_WORKER_METRICS_PORT", 0)),
         chunk_size=int(env.get("CAUSALMOL_CHUNK_SIZE", 500)),
         max_molecules=int(env.get("CAUSALMOL_MAX_MOLECULES", 100_000)),
         max_content_length=int(env.get("CAUSALMOL_MAX_CONTENT_LENGTH", 50 * 1024 * 1024)),

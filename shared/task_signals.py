@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import tempfile
 import threading
 import time
 from contextvars import Token
@@ -49,15 +50,34 @@ def task_durations() -> Any:
 
 
 def prepare_worker_metrics(settings: Settings) -> Path:
-    """Point prometheus-client at the workers' directory; drop the files of processes no longer running."""
+    """Point prometheus-client at the workers' directory; drop the files of processes no longer running. A
+    directory that cannot be made (a read-only image) gives way to a private temporary one: the worker still runs,
+    its samples reach only its own exporter (``start_worker_exporter``)."""
     directory = worker_metrics_dir(settings)
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        directory = Path(tempfile.mkdtemp(prefix="causalmol-worker-metrics-"))
+        logger.warning("worker metrics directory %s unusable (%r): using %s", worker_metrics_dir(settings), exc,
+                       directory)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     for sample_file in directory.glob("*.db"):
         match = _SAMPLE_FILE.search(sample_file.name)
         if match and not _alive(int(match.group(1))):
             sample_file.unlink(missing_ok=True)  # a dead worker's samples would be summed forever
     return directory
+
+
+def start_worker_exporter(port: int) -> None:
+    """Serve the workers' directory on ``port`` from this (the worker's main) process: for hosts whose gateway cannot
+    read that directory (Kubernetes pods), Prometheus scrapes each worker instead."""
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    start_http_server(port, registry=registry)
+    logger.info("worker metrics served on port %d", port)
 
 
 def _alive(pid: int) -> bool:

@@ -60,3 +60,36 @@ def test_the_worker_metrics_directory_drops_dead_processes_files(tmp_path, monke
     (directory / "histogram_999999999.db").write_bytes(b"x")  # no such process
     prepare_worker_metrics(load_settings({"CAUSALMOL_HOME": str(tmp_path)}))
     assert sorted(p.name for p in directory.iterdir()) == [f"histogram_{os.getpid()}.db"]
+
+
+EXPORTER_SCRIPT = """
+import sys, time
+from shared.config import load_settings
+from shared.task_signals import prepare_worker_metrics, start_worker_exporter, task_durations
+prepare_worker_metrics(load_settings({"CAUSALMOL_HOME": sys.argv[1]}))
+start_worker_exporter(int(sys.argv[2]))
+task_durations().labels(task="featurize.batch", state="success").observe(0.25)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_worker_can_serve_its_task_durations_itself(tmp_path) -> None:
+    # Its own process: prometheus-client picks multiprocess mode when first imported.
+    import subprocess
+    import sys
+
+    import requests
+
+    from tests.conftest import REPO, free_port, stop_process
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", EXPORTER_SCRIPT, str(tmp_path), str(port)], cwd=REPO,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        stop_process(proc)
+    assert 'causalmol_task_duration_seconds_sum{state="success",task="featurize.batch"} 0.25' in text
+    assert list((tmp_path / "metrics" / "workers").glob("histogram_*.db"))
