@@ -16,7 +16,7 @@ from services.gateway.registry_service import model_card
 from shared.depiction import DEPICT_TASK, MAX_ATOMS, TOO_LARGE, attachment_name, depiction_item
 from shared.errors import CausalmolError, InvalidRequest
 from shared.jobs import PREDICTION, SUCCEEDED, JobStore
-from shared.model_store import CAUSAL_PROFILE_FILE, PREDICTIONS_FILE, ModelStore
+from shared.model_store import CAUSAL_PROFILE_FILE, MANIFEST, PREDICTIONS_FILE, RETIRED_MARK, ModelStore
 
 logger = logging.getLogger(__name__)
 DEPICTION_TIMEOUT = 30.0  # seconds a page waits for the featurizer to draw its structures
@@ -83,13 +83,15 @@ def _conditions(profile: dict[str, Any]) -> list[tuple[str, float]]:
 def card_page(models: ModelStore, ref: str) -> dict[str, Any]:
     """Everything the card page shows, plots drawn; cached per version and profile file."""
     card = model_card(models, ref)
-    profile_path = models.version_dir(card["name"], card["version"]) / CAUSAL_PROFILE_FILE
-    stamp = profile_path.stat().st_mtime_ns if profile_path.exists() else 0
+    folder = models.version_dir(card["name"], card["version"])
+    # A rebuilt profile or a retirement (either file rewritten) draws the page again.
+    stamp = tuple((folder / f).stat().st_mtime_ns if (folder / f).exists() else 0
+                  for f in (CAUSAL_PROFILE_FILE, MANIFEST, RETIRED_MARK))
     return _card_page(models, card["name"], card["version"], stamp)
 
 
 @lru_cache(maxsize=16)
-def _card_page(models: ModelStore, name: str, version: int, _profile_stamp: int) -> dict[str, Any]:
+def _card_page(models: ModelStore, name: str, version: int, _stamp: tuple[int, ...]) -> dict[str, Any]:
     from services.gateway import plots  # matplotlib is loaded by the first page, not by every gateway start
 
     card = model_card(models, f"{name}@{version}")
