@@ -15,10 +15,13 @@ from typing import Any
 from celery import Celery, Task
 from celery.app import trace
 from celery.exceptions import Ignore
+from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 import shared.task_signals  # noqa: F401  (request ids into tasks, task durations: signal hooks in every process)
 from shared.config import QUEUES, Settings
-from shared.errors import job_error
+from shared.errors import BrokerUnavailable, job_error
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +35,8 @@ PROFILE_TASK = "causal.profile"
 EFFECT_TASK = "causal.effect"
 LONG_TASKS = (INGEST_DATASET_TASK, FEATURIZE_DATASET_TASK, TRAIN_TASK, PROFILE_TASK, EFFECT_TASK)
 PREDICTION_CHAIN: tuple[str, ...] = (FEATURIZE_TASK, SCORE_TASK)  # what the gateway publishes per chunk
+# Errors of a broker or job store that is coming back (a Redis restart): they do not fail a prediction job.
+TRANSIENT = (BrokerUnavailable, RedisConnectionError, RedisTimeoutError, OperationalError, ConnectionError)
 
 # Callbacks: short HTTP calls, consumed beside the scoring queue (``causalmol worker scoring``, embedded mode).
 WEBHOOKS_QUEUE = "webhooks"
@@ -119,6 +124,11 @@ class PipelineTask(Task):
         job_id = payload_job_id(args)
         # The exception (paths, hosts, library internals) stays in the log (Celery adds the traceback);
         # the client gets job_error's stable text.
+        if self.name in PREDICTION_CHAIN and isinstance(exc, TRANSIENT):
+            # Redis restarting: the chunk is not lost for good; the watchdog publishes it again if it never lands.
+            logger.warning("task %s (%s) for job %s hit a broker outage (%r); left to the watchdog", self.name,
+                           task_id, job_id, exc)
+            return
         logger.error("task %s (%s) failed for job %s: %r", self.name, task_id, job_id, exc)
         if job_id:
             get_job_store().mark_failed(job_id, job_error(self.name, exc))
