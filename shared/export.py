@@ -18,6 +18,8 @@ CSV_COLUMNS: tuple[str, ...] = (
     "interval_80_lo", "interval_80_hi", "verdict", "in_domain", "max_similarity", "ad_threshold", "reasons",
     "mechanism_id", "mechanism_label", "mechanism_probability", "error_code", "error_message",
 )
+# Which job and model version produced the rows: on every row of a service export (CSV, SDF, JSON).
+PROVENANCE_COLUMNS: tuple[str, ...] = ("job_id", "model", "model_version")
 _TEXT_COLUMNS = ("id", "input_smiles", "reasons", "mechanism_label", "error_message")  # caller- or prose-derived
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -85,12 +87,20 @@ def _cell(column: str, value: Any) -> str:
     return text
 
 
-def results_to_csv(results: list[dict[str, Any]]) -> str:
-    """One row per molecule, in input order, under a fixed header (``CSV_COLUMNS``); empty cells for absent values."""
+def export_provenance(job: dict[str, Any]) -> dict[str, Any]:
+    """``PROVENANCE_COLUMNS`` of a job: its id, and the name and version of the model that predicted it."""
+    model = job.get("model") or {}
+    return {"job_id": job["job_id"], "model": model.get("name"), "model_version": model.get("version")}
+
+
+def results_to_csv(results: list[dict[str, Any]], provenance: dict[str, Any] | None = None) -> str:
+    """One row per molecule, in input order, under a fixed header (``CSV_COLUMNS``, then ``PROVENANCE_COLUMNS``
+    when ``provenance`` is given); empty cells for absent values."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    extra = PROVENANCE_COLUMNS if provenance else ()
+    writer.writerow(CSV_COLUMNS + extra)
     for result in results:
-        flat = flat_result(result)
-        writer.writerow([_cell(c, flat[c]) for c in CSV_COLUMNS])
+        flat = {**flat_result(result), **(provenance or {})}
+        writer.writerow([_cell(c, flat[c]) for c in CSV_COLUMNS + extra])
     return out.getvalue()

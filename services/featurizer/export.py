@@ -13,7 +13,7 @@ from typing import Any
 from rdkit import Chem
 from rdkit.Chem import rdDepictor
 
-from shared.export import CSV_COLUMNS, flat_result, safe_text
+from shared.export import CSV_COLUMNS, PROVENANCE_COLUMNS, flat_result, safe_text
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,8 @@ def _prop(value: Any) -> str:
     return " " + text if text.startswith("$$$$") else text  # and "$$$$" at a line start would end the record
 
 
-def results_to_sdf(results: list[dict[str, Any]]) -> str:
+def results_to_sdf(results: list[dict[str, Any]], provenance: dict[str, Any] | None = None) -> str:
+    """``provenance`` (``shared.export.export_provenance``): the job and model version, on every record."""
     out = io.StringIO()
     writer = Chem.SDWriter(out)
     writer.SetForceV3000(False)
@@ -40,8 +41,9 @@ def results_to_sdf(results: list[dict[str, Any]]) -> str:
         flat = flat_result(result)
         mol = _molecule(flat["canonical_smiles"])
         mol.SetProp("_Name", _prop(flat["id"] if flat["id"] is not None else ""))
-        for column in CSV_COLUMNS:
-            if flat[column] is not None:
+        flat.update(provenance or {})
+        for column in CSV_COLUMNS + PROVENANCE_COLUMNS:
+            if flat.get(column) is not None:
                 mol.SetProp(column, _prop(flat[column]))
         writer.write(mol)
     writer.close()

@@ -19,6 +19,7 @@ from shared.celery_app import (
 )
 from shared.config import get_settings
 from shared.depiction import DEPICT_TASK, attachment_name
+from shared.export import export_provenance
 from shared.jobs import get_job_store
 from shared.messages import FeaturizedChunk, featurized_chunk, read_chunk_request
 
@@ -55,7 +56,7 @@ def export_sdf(message: dict[str, Any]) -> None:
     store = get_job_store()
     job = store.get(message["job_id"])
     if job is not None and store.attachment(message["job_id"], "sdf") is None:
-        store.put_attachment(message["job_id"], "sdf", results_to_sdf(job["results"]))
+        store.put_attachment(message["job_id"], "sdf", results_to_sdf(job["results"], export_provenance(job)))
 
 
 @celery_app.task(name=DEPICT_TASK)  # not a PipelineTask: a drawing that fails must never fail the job it shows

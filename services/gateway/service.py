@@ -23,7 +23,7 @@ from shared import watchdog
 from shared.celery_app import EXPORT_SDF_TASK, PREDICTION_CHAIN
 from shared.config import Settings
 from shared.errors import BrokerUnavailable, CausalmolError, InvalidRequest, JobNotFound
-from shared.export import results_to_csv
+from shared.export import export_provenance, results_to_csv
 from shared.jobs import ACTIVE, FINISHED, PREDICTION, SUCCEEDED, JobStore, new_job_record
 from shared.logging import current_request_id
 from shared.messages import CHUNK_REQUEST_VERSION
@@ -142,10 +142,11 @@ def export_results(store: JobStore, job_id: str, file_format: str, timeout: floa
     if job["status"] != SUCCEEDED:
         raise JobNotFinished(f"job {job_id} is {job['status']}; results are exported once it has succeeded",
                              {"status": job["status"]})
+    provenance = export_provenance(job)  # every row says which job and model version made it
     if file_format == "json":
-        return json.dumps(job["results"]), EXPORTS["json"]
+        return json.dumps([{**r, **provenance} for r in job["results"]]), EXPORTS["json"]
     if file_format == "csv":
-        return results_to_csv(job["results"]), EXPORTS["csv"]
+        return results_to_csv(job["results"], provenance), EXPORTS["csv"]
     sdf = rendered_attachments(store, job_id, ["sdf"], EXPORT_SDF_TASK, lambda _: {"job_id": job_id}, timeout)["sdf"]
     if sdf is None:
         raise ExportNotReady("the SDF is still being rendered; ask again shortly", {"job_id": job_id})

@@ -9,7 +9,7 @@ import pytest
 from rdkit import Chem
 
 from services.featurizer.export import results_to_sdf
-from shared.export import CSV_COLUMNS, flat_result, results_to_csv
+from shared.export import CSV_COLUMNS, PROVENANCE_COLUMNS, export_provenance, flat_result, results_to_csv
 
 # SYNTHETIC results in the shape of shared.schemas.MoleculeResultSchema (values made up).
 OK = {
@@ -137,3 +137,20 @@ def test_sdf_of_a_lone_surrogate_keeps_every_record():
     records = read_sdf(results_to_sdf([SURROGATE, OK]))  # used to raise in RDKit: the export never appeared
     assert [r.GetProp("id") for r in records] == ["lone\ufffdid", "capivasertib"]
     assert records[0].GetProp("input_smiles") == "C\ufffd"
+
+
+JOB = {"job_id": "0123abcd", "model": {"name": "akt1", "version": 3}}
+
+
+def test_every_csv_row_of_a_service_export_names_its_job_and_model_version():
+    text = results_to_csv(RESULTS, export_provenance(JOB))
+    assert text.splitlines()[0].split(",") == [*CSV_COLUMNS, *PROVENANCE_COLUMNS]
+    rows = read_csv(text)
+    assert [(r["job_id"], r["model"], r["model_version"]) for r in rows] == [("0123abcd", "akt1", "3")] * 3
+    assert "job_id" not in read_csv(results_to_csv(RESULTS))[0]  # a client-side file of several jobs: unchanged
+
+
+def test_every_sdf_record_of_a_service_export_names_its_job_and_model_version():
+    records = read_sdf(results_to_sdf(RESULTS, export_provenance(JOB)))
+    assert [(r.GetProp("job_id"), r.GetProp("model"), r.GetProp("model_version")) for r in records] == [
+        ("0123abcd", "akt1", "3")] * 3
