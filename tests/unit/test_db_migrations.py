@@ -1,0 +1,65 @@
+"""shared/db.py and shared/migrations on SQLite: from an empty file to head, append-only audit records, and back.
+
+The same migrations run on a real PostgreSQL in ``tests/integration/test_db_postgres.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from services.audit.records import record
+from shared.db import MIGRATIONS, get_engine, migrate, reset_caches
+
+
+@pytest.fixture
+def url(tmp_path):
+    reset_caches()
+    yield f"sqlite:///{tmp_path / 'nested' / 'causalmol.db'}"  # the folder does not exist yet
+    reset_caches()
+
+
+def head() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_an_empty_database_is_migrated_to_head(url):
+    migrate(url)
+    engine = get_engine(url)
+    assert {"api_keys", "audit_records", "alembic_version"} <= set(inspect(engine).get_table_names())
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head()
+    migrate(url)  # once per process: a second call is a no-op
+
+
+def test_audit_records_refuse_update_and_delete(url):
+    assert record("key.created", {"scopes": ["predict"]}, database_url=url, project="p")
+    engine = get_engine(url)
+    for statement in ("UPDATE audit_records SET project = 'q'", "DELETE FROM audit_records"):
+        with pytest.raises(IntegrityError, match="append-only"), engine.begin() as connection:
+            connection.execute(text(statement))
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT project FROM audit_records")).scalars().all() == ["p"]
+
+
+def test_a_dedup_key_is_written_once(url):
+    assert record("prediction.succeeded", database_url=url, job_id="j", dedup_key="j:end")
+    assert not record("prediction.succeeded", database_url=url, job_id="j", dedup_key="j:end")
+
+
+def test_the_migrations_go_down_and_up_again(url):
+    migrate(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with get_engine(url).begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "base")
+        assert "audit_records" not in inspect(connection).get_table_names()
+        command.upgrade(config, "head")
+        assert "audit_records" in inspect(connection).get_table_names()
