@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export CAUSALMOL_HOME ?= $(CURDIR)/var
 
-.PHONY: install run test lint bench redis-server chromium stack-up stack-down clean
+.PHONY: install run test lint bench redis-server chromium postgresql stack-up stack-down clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "causalmol needs Python 3.11")'
@@ -20,10 +20,13 @@ install: $(BIN)/.installed
 
 run: install
 	$(BIN)/causalmol models build-reference --if-missing
-	@echo
-	@echo "causalmol is starting on http://$(HOST):$(PORT) (embedded mode: no Redis needed). Try:"
-	@echo "  curl -s -X POST http://$(HOST):$(PORT)/v1/predictions -H 'Content-Type: application/json' \\"
-	@echo "    -d '{\"model\": \"akt1\", \"wait\": 10, \"molecules\": [{\"id\": \"capivasertib\", \"smiles\": \"NC(=O)C1(CCN(CC1)c1ncnc2[nH]ccc12)Cc1ccc(Cl)cc1\"}, {\"id\": \"bad\", \"smiles\": \"C1CC\"}]}'"
+	@# The local development key (an admin key of project "local"), made once and kept in $$CAUSALMOL_HOME/dev-api-key.
+	@KEY="$$(env -u CAUSALMOL_REDIS_URL $(BIN)/causalmol keys dev 2>/dev/null)" && echo && \
+	echo "causalmol is starting on http://$(HOST):$(PORT) (embedded mode: no Redis needed)." && \
+	echo "Your local API key: $$KEY (also in $(CAUSALMOL_HOME)/dev-api-key). Try:" && \
+	echo "  curl -s -X POST http://$(HOST):$(PORT)/v1/predictions -H 'Content-Type: application/json' \\" && \
+	echo "    -H \"Authorization: Bearer $$KEY\" \\" && \
+	echo "    -d '{\"model\": \"akt1\", \"wait\": 10, \"molecules\": [{\"id\": \"capivasertib\", \"smiles\": \"NC(=O)C1(CCN(CC1)c1ncnc2[nH]ccc12)Cc1ccc(Cl)cc1\"}, {\"id\": \"bad\", \"smiles\": \"C1CC\"}]}'"
 	@echo
 	env -u CAUSALMOL_REDIS_URL $(BIN)/causalmol gateway --bind $(HOST):$(PORT)
 
@@ -51,7 +54,19 @@ chromium:
 	  fi; \
 	fi
 
-test: install redis-server chromium
+# The integration tests start their own PostgreSQL (initdb in a temporary directory): the same, for its binaries.
+postgresql:
+	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "PostgreSQL missing: installing Debian's postgresql package"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "PostgreSQL is needed by the tests. Install it: sudo apt-get install postgresql (Debian/Ubuntu)"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+test: install redis-server chromium postgresql
 	$(BIN)/python -m pytest
 
 lint: install
