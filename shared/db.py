@@ -87,6 +87,7 @@ def migrate(url: str | None = None) -> None:
             return
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin and step otherwise
         engine = get_engine(url)
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":

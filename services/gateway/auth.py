@@ -79,10 +79,12 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
             raise InsufficientScope(f"this route needs the '{scope}' scope; the key has {sorted(principal.scopes)}",
                                     {"required_scope": scope, "scopes": sorted(principal.scopes)})
 
-    @app.after_request
+    @app.after_request  # runs after the limiter's own hook has written its headers
     def _challenge(response: Response) -> Response:
         if response.status_code == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="causalmol"'
+        if response.status_code < 400:  # the limiter adds Retry-After to every answer: it means "wait" on errors only
+            response.headers.pop("Retry-After", None)
         return response
 
     limiter = Limiter(

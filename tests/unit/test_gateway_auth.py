@@ -78,6 +78,7 @@ def test_a_key_over_its_rate_is_429_with_retry_after_and_other_keys_go_on(app, s
     assert [a.status_code for a in answers] == [404, 404, 429]
     assert answers[2].get_json()["error"]["code"] == "rate_limited"
     assert 0 < int(answers[2].headers["Retry-After"]) <= 60
+    assert "Retry-After" not in answers[0].headers and answers[0].headers["X-RateLimit-Limit"] == "2"
     assert client.get("/v1/jobs/x", headers=key(settings)).status_code == 404
 
 
