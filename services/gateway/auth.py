@@ -83,7 +83,8 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     def _challenge(response: Response) -> Response:
         if response.status_code == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="causalmol"'
-        if response.status_code < 400:  # the limiter adds Retry-After to every answer: it means "wait" on errors only
+        # The limiter puts its window's Retry-After on every answer; a client would wait that long on a 503 too.
+        if response.status_code != 429:
             response.headers.pop("Retry-After", None)
         return response
 
