@@ -10,6 +10,8 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
+import redis
+from celery.exceptions import Ignore
 
 import shared.celery_app as celery_app_module
 import shared.jobs
@@ -103,6 +105,26 @@ def test_a_failed_task_marks_its_job_failed(store):
 
 def test_a_failure_without_a_job_touches_nothing(store):
     _Task().on_failure(ValueError("boom"), "task-id", (), {}, None)  # must not raise
+
+
+class _ChunkTask(PipelineTask):
+    name = "featurize.batch"  # a step of the prediction chain, which the watchdog covers
+
+
+def test_a_broker_outage_in_a_chunk_task_leaves_the_job_to_the_watchdog(store):
+    store.create(new_job_record("j1", {"name": "akt1", "version": 1}, total=1, n_chunks=1))
+    _ChunkTask().on_failure(redis.ConnectionError("gone"), "task-id", ({"job_id": "j1", "chunk": 0},), {}, None)
+    assert store.record("j1")["status"] == "queued"
+    _ChunkTask().on_failure(ValueError("boom"), "task-id", ({"job_id": "j1", "chunk": 0},), {}, None)
+    assert store.record("j1")["status"] == "failed"  # any other error still fails it
+
+
+def test_a_cancelled_jobs_task_is_skipped_at_entry(store):
+    store.create(new_job_record("j1", {"name": "akt1", "version": 1}, total=1, n_chunks=1))
+    _ChunkTask().before_start("task-id", ({"job_id": "j1", "chunk": 0},), {})  # queued: runs
+    store.cancel("j1")
+    with pytest.raises(Ignore):
+        _ChunkTask().before_start("task-id", ({"job_id": "j1", "chunk": 0},), {})
 
 
 def _configured(env):
