@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, Response, g, has_request_context, request
-from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter import HeaderNames, Limiter, RateLimitExceeded
 
 from services.accounts.keys import SCOPES, Principal, authenticate
 from services.gateway.errors import error_response
@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json")
 OPEN_PREFIXES = ("/docs",)
+LIMITER_RETRY_AFTER = "X-RateLimit-Retry-After"
 View = TypeVar("View", bound=Callable[..., Any])
 
 
@@ -83,9 +84,10 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     def _challenge(response: Response) -> Response:
         if response.status_code == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="causalmol"'
-        # The limiter puts its window's Retry-After on every answer; a client would wait that long on a 503 too.
-        if response.status_code != 429:
-            response.headers.pop("Retry-After", None)
+        # The limiter writes its window's wait on every answer (as X-RateLimit-Retry-After, see below): it becomes
+        # Retry-After on a 429 only, so a client never waits a rate window out on, say, a 503.
+        if response.status_code == 429 and LIMITER_RETRY_AFTER in response.headers:
+            response.headers["Retry-After"] = response.headers[LIMITER_RETRY_AFTER]
         return response
 
     limiter = Limiter(
@@ -96,6 +98,7 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         storage_uri=settings.redis_url or "memory://",
         storage_options={"socket_connect_timeout": settings.broker_timeout_seconds} if settings.redis_url else {},
         headers_enabled=True,  # X-RateLimit-* on every answer, Retry-After on a 429
+        header_name_mapping={HeaderNames.RETRY_AFTER: LIMITER_RETRY_AFTER},
         swallow_errors=True,  # Redis down: the request goes on and meets the job store's own 503
         key_prefix="causalmol",
     )
