@@ -166,6 +166,8 @@ class EffectModificationSchema(Schema):
     q = fields.Float(required=True, allow_none=True, metadata={"description": "Cochran's Q across groups"})
     p_value = fields.Float(required=True, allow_none=True)
     heterogeneous = fields.Boolean(required=True)
+    note = fields.String(metadata={"description": "Why heterogeneity was not tested (fewer than two groups with an "
+                                                  "estimate); absent when it was"})
 
 
 class RefutationSchema(Schema):

@@ -9,10 +9,10 @@ NULL_BAND = 0.3  # log units (a factor of two in potency, about one assay's repe
 ALPHA = 0.05
 MIN_GROUP_ROWS, MIN_OVERLAP_ROWS = 20, 10
 FOCUS_THRESHOLD = 0.8
-MIN_CONTRIBUTION = 0.05
+MIN_CONTRIBUTION = 0.05  # log units: a substructure contributing less is not "relied on"; it still weighs this
 RELIANCE_TOLERANCE = NULL_BAND
 MAX_TESTABLE_HALF_WIDTH = 1.0  # log units: an effect known less precisely than +/-1 cannot disagree with a reliance
-MIN_CONSISTENT_SHARE = 0.5  # supported: more than this share of the relied-on weight is consistent
+MIN_CONSISTENT_SHARE = 0.5  # supported: more than this share of the substructure weight is consistent
 MAX_AGAINST_SHARE = 0.5  # unsupported: more than this share is contradicted or confounded (and no footing)
 
 # The status of a substructure's effect on pActivity, first that applies.
@@ -41,18 +41,21 @@ RELIANCE: dict[str, str] = {
                   f"{MAX_TESTABLE_HALF_WIDTH} log units, or the substructure is too rare to be profiled",
 }
 
-# The verdict of one prediction, first that applies. Shares are of the relied-on weight: the sum of |contribution|
-# over substructures with |contribution| >= MIN_CONTRIBUTION.
+# The verdict of one prediction, first that applies. Shares are of the molecule's substructure weight: each
+# substructure weighs its |contribution|, at least MIN_CONTRIBUTION, so one the model barely leans on still counts
+# (leaning less on it than its causal effect agrees with that effect), and a prediction near the baseline is judged
+# by what its substructures are known to do.
 VERDICTS: dict[str, str] = {
     "unknown": "inside the applicability domain, but the model has no usable causal profile",
-    "unsupported": f"more than {MAX_AGAINST_SHARE:.0%} of the relied-on weight is contradicted or confounded, and "
+    "unsupported": f"more than {MAX_AGAINST_SHARE:.0%} of the substructure weight is contradicted or confounded, and "
                    "nothing else vouches for the number: outside the domain, not well covered, or the trees disagree",
-    "supported": f"inside the domain, well covered, the trees agree, focus at least {FOCUS_THRESHOLD}, and more than "
-                 f"{MIN_CONSISTENT_SHARE:.0%} of the relied-on weight is consistent with the substructures' causal "
-                 "effects",
+    "supported": f"inside the domain, well covered, the trees agree, focus at least {FOCUS_THRESHOLD}, no substructure "
+                 f"the prediction relies on is contradicted or confounded, and more than {MIN_CONSISTENT_SHARE:.0%} of "
+                 "the substructure weight is consistent with the substructures' causal effects",
     "caution": f"otherwise: outside the domain; or not well covered; or the trees disagree; or focus below "
-               f"{FOCUS_THRESHOLD} or unknown; or the reliance is mostly untestable; or contradicted or confounded "
-               "reliance on familiar ground (the number holds for its analogues' assays, not beyond)",
+               f"{FOCUS_THRESHOLD} or unknown; or a relied-on substructure is contradicted or confounded; or the "
+               "substructures are mostly untestable; or mostly contradicted or confounded reliance on familiar ground "
+               "(the number holds for its analogues' assays, not beyond)",
 }
 
 

@@ -226,7 +226,10 @@ def effect_by_group(
             except ValueError:
                 pass  # not identified inside this group
         items.append(item)
-    heterogeneity: dict[str, Any] = {"q": None, "p_value": None, "heterogeneous": False}
+    heterogeneity: dict[str, Any] = {
+        "q": None, "p_value": None, "heterogeneous": False,
+        "note": f"not tested: {len(values)} of {len(labels)} groups have an estimate (each needs at least {floor} "
+                "molecules with and without the substructure), and the test compares two or more"}
     if len(values) >= 2 and all(v > 0 for v in variances):
         w = 1 / np.asarray(variances)
         pooled = float(np.sum(w * values) / w.sum())

@@ -23,6 +23,12 @@ things, each computed elsewhere and judged here.
    untestable or known less precisely than ``MAX_TESTABLE_HALF_WIDTH``, or the substructure is not profiled. An
    inconclusive effect (its interval holds 0 but reaches past the null band) still bounds the effect: a contribution
    outside its interval contradicts it, one inside is not contradicted by the adjusted evidence.
+   The shares are of the molecule's substructure weight: each substructure weighs its |contribution|, at least
+   ``MIN_CONTRIBUTION``. One the model barely leans on still counts (leaning less than the effect is consistent
+   with it), so a prediction near the baseline is judged by what its substructures are known to do, and a
+   molecule whose substructures are untestable (no context recorded) is never supported. ``supported`` also needs
+   that no relied-on substructure is contradicted or confounded: one substructure the model leans on against its
+   causal effect is reason enough for caution.
 
 ``shared.verdicts.VERDICTS`` is the rule, first that applies (and ``RELIANCE``, ``EFFECT_STATUSES`` the others):
 written there once, so the result schemas, the OpenAPI document and the README read the same words.
@@ -44,7 +50,7 @@ from shared.verdicts import (
 )
 
 NO_PROFILE = "this model has no causal profile yet, so causal support was not assessed"
-AGAINST_RELIANCE = "of what the prediction relies on disagrees with the causal effects"  # after the share
+AGAINST_RELIANCE = "of its substructure weight disagrees with the causal effects"  # after the share
 
 
 def verdict_rules() -> dict[str, Any]:
@@ -80,7 +86,12 @@ def reliance(contribution: float | None, status: str, value: float | None, ci: l
 
 
 def _weight(item: dict[str, Any]) -> float:
-    return 1.0 if item.get("contribution") is None else abs(item["contribution"])
+    """|contribution|, at least ``MIN_CONTRIBUTION``; 1 for every substructure when there are no attributions."""
+    return 1.0 if item.get("contribution") is None else max(abs(item["contribution"]), MIN_CONTRIBUTION)
+
+
+def _relied_on(item: dict[str, Any]) -> bool:
+    return item.get("contribution") is None or abs(item["contribution"]) >= MIN_CONTRIBUTION
 
 
 def _describe(item: dict[str, Any]) -> str:
@@ -100,9 +111,9 @@ def spread_reason(spread: float, level: float) -> str:
             "cross-validated error was at or below its average")
 
 
-def _share(relied: list[dict[str, Any]], kinds: tuple[str, ...]) -> float:
-    total = sum(_weight(e) for e in relied)
-    return sum(_weight(e) for e in relied if e["reliance"] in kinds) / total if total else 0.0
+def _share(evidence: list[dict[str, Any]], kinds: tuple[str, ...]) -> float:
+    total = sum(_weight(e) for e in evidence)
+    return sum(_weight(e) for e in evidence if e["reliance"] in kinds) / total if total else 0.0
 
 
 def _focus_reason(mechanism: dict[str, Any] | None) -> str:
@@ -119,27 +130,32 @@ def _focus_reason(mechanism: dict[str, Any] | None) -> str:
 
 def _causal(in_domain: bool, mechanism: dict | None, evidence: list[dict], footing: list[str]) -> tuple[str, list[str]]:
     """The verdict once the domain is known; ``footing`` holds the coverage and spread reasons that apply."""
-    relied = sorted((e for e in evidence if _weight(e) >= MIN_CONTRIBUTION), key=_weight, reverse=True)
-    against = _share(relied, ("contradicted", "confounded"))
-    consistent = _share(relied, ("consistent",))
+    relied = sorted((e for e in evidence if _relied_on(e)), key=_weight, reverse=True)
+    against = _share(evidence, ("contradicted", "confounded"))
+    consistent = _share(evidence, ("consistent",))
+    disagreeing = [e for e in relied if e["reliance"] in ("contradicted", "confounded")]
     reasons = list(footing) + [_focus_reason(mechanism)]
     if not relied:
-        reasons.append("the prediction does not rely measurably on any substructure")
+        reasons.append("the prediction does not rely measurably on any substructure (it stays near the model's "
+                       "baseline)")
     else:
         reasons.append(f"the prediction relies most on {_describe(relied[0])}")
-        reasons.append(f"{consistent:.0%} of what it relies on is consistent with the causal effects "
+    if evidence:
+        reasons.append(f"{consistent:.0%} of its substructure weight is consistent with the causal effects "
                        f"({'more' if consistent > MIN_CONSISTENT_SHARE else 'not more'} than the "
                        f"{MIN_CONSISTENT_SHARE:.0%} needed)")
     if against > MAX_AGAINST_SHARE:
-        named = f"{against:.0%} {AGAINST_RELIANCE}: " + "; ".join(
-            _describe(e) for e in relied if e["reliance"] in ("contradicted", "confounded"))
+        named = f"{against:.0%} {AGAINST_RELIANCE}: " + "; ".join(_describe(e) for e in disagreeing)
         if not in_domain or footing:
             return "unsupported", [*footing, named]
         return "caution", [named, "inside the domain with no coverage or tree-agreement concern, the number should "
                                   "hold in the assays its close analogues were measured in, but not in another"]
     focus = mechanism.get("focus") if mechanism else None
     focused = focus is not None and focus >= FOCUS_THRESHOLD
-    if in_domain and not footing and focused and consistent > MIN_CONSISTENT_SHARE:
+    if disagreeing:
+        reasons.append("it relies on a substructure against its causal effect: " + "; ".join(
+            _describe(e) for e in disagreeing))
+    elif in_domain and not footing and focused and consistent > MIN_CONSISTENT_SHARE:
         return "supported", reasons
     return "caution", reasons
 

@@ -150,7 +150,8 @@ def evaluate(
 
 SHORTFALLS = {"trees disagree": "trees disagree", "nearest training analogue": "not well covered",
               "below the 0.8 needed": "focus below 0.8", "too small to tell": "focus unknown",
-              "(not more than": "consistent share <= 50%", "does not rely measurably": "no reliance"}
+              "(not more than": "consistent share <= 50%", "against its causal effect": "a relied-on substructure "
+              "disagrees", "of its substructure weight disagrees": "mostly contradicted or confounded"}
 
 
 def shortfalls(validity: dict[str, Any]) -> set[str]:

@@ -96,6 +96,20 @@ def test_an_effect_in_one_mechanism_only_is_recovered_per_mechanism():
         assert abs(by_label[label]["value"] - truth) <= TOLERANCE
         assert by_label[label]["ci"][0] <= truth <= by_label[label]["ci"][1]
     assert modification["heterogeneous"] is True
+    assert "note" not in modification
+
+
+def test_with_one_estimable_group_heterogeneity_is_not_tested_and_says_why():
+    rows = generate(real_structures(), MODIFIED)
+    labels = sorted({r["mechanism"] for r in rows})
+    for i, r in enumerate(rows):  # all but 15 rows in the first group: the second is too small for an estimate
+        r["mechanism"] = labels[0] if i >= 15 else labels[1]
+    answer = estimate_question(rows, {"treatment": {"smarts": MODIFIED[0].smarts}, "confounders": ["assay_chembl_id"],
+                                      "effect_modifiers": ["mechanism"], "refuters": []})
+    modification = answer["effect_modifiers"]["mechanism"]
+    assert [g["value"] is None for g in modification["groups"]] == [False, True]
+    assert modification["q"] is None and modification["heterogeneous"] is False
+    assert modification["note"].startswith("not tested: 1 of 2 groups have an estimate")
 
 
 @pytest.fixture(scope="module")

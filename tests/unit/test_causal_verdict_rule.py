@@ -31,7 +31,7 @@ def item(smarts, contribution, kind, effect=0.4):
             "status": status, "reliance": kind}
 
 
-SUPPORTED_MAIN = [item("c1ccncc1", 0.6, "consistent"), item("C1CCNCC1", 0.2, "confounded")]
+SUPPORTED_MAIN = [item("c1ccncc1", 0.6, "consistent"), item("C1CCNCC1", 0.2, "untestable")]
 MOSTLY_CONFOUNDED = [item("c1ccncc1", 0.2, "consistent"), item("C1CCNCC1", 0.5, "confounded", effect=0.0),
                      item("C1COCCN1", 0.3, "contradicted", effect=0.1)]
 
@@ -54,14 +54,14 @@ def test_mostly_confounded_reliance_outside_the_domain_is_unsupported():
     result = verdict(OUT, MOSTLY_CONFOUNDED)
     assert result["verdict"] == "unsupported"
     assert result["reasons"][0].startswith("outside the applicability domain")
-    assert any("80% of what the prediction relies on disagrees with the causal effects" in r for r in result["reasons"])
+    assert any("80% of its substructure weight disagrees with the causal effects" in r for r in result["reasons"])
 
 
 def test_mostly_confounded_reliance_on_familiar_ground_is_caution_bound_to_its_assays():
     """Inside the domain, nothing against coverage or the trees: the number holds where its analogues were measured."""
     result = verdict(IN, MOSTLY_CONFOUNDED)
     assert result["verdict"] == "caution"
-    assert "80% of what the prediction relies on disagrees with the causal effects" in result["reasons"][0]
+    assert "80% of its substructure weight disagrees with the causal effects" in result["reasons"][0]
     assert "not in another" in result["reasons"][1]
 
 
@@ -82,24 +82,36 @@ def test_focus_exactly_at_the_threshold_is_enough():
     assert verdict(IN, SUPPORTED_MAIN, focus=FOCUS_THRESHOLD)["verdict"] == "supported"
 
 
-def test_the_consistent_share_decides_not_the_lead_substructure():
-    """60% of the relied-on weight is consistent: a confounded lead alone does not sink the prediction."""
+def test_one_relied_on_substructure_against_its_effect_is_caution_even_with_a_consistent_majority():
+    """60% of the weight is consistent, but the model leans on a confounded substructure: caution, naming it."""
     evidence = [item("c1ccncc1", 0.6, "confounded"), item("C1CCNCC1", 0.5, "consistent"),
                 item("CCO", 0.4, "consistent")]
     result = verdict(IN, evidence)
+    assert result["verdict"] == "caution"
+    assert "60% of its substructure weight is consistent with the causal effects (more than the 50% needed)" in \
+        result["reasons"]
+    assert any(r.startswith("it relies on a substructure against its causal effect: c1ccncc1 (confounded")
+               for r in result["reasons"])
+
+
+def test_the_consistent_share_decides_not_the_lead_substructure():
+    """An untestable lead does not sink the prediction when most of the weight is consistent."""
+    evidence = [item("c1ccncc1", 0.6, "untestable"), item("C1CCNCC1", 0.5, "consistent"),
+                item("CCO", 0.4, "consistent")]
+    result = verdict(IN, evidence)
     assert result["verdict"] == "supported"
-    assert "60% of what it relies on is consistent with the causal effects (more than the 50% needed)" in result[
-        "reasons"]
+    assert "the prediction relies most on c1ccncc1 (untestable, contribution +0.60, causal effect +0.40: " \
+           "untestable)" in result["reasons"]
 
 
 def test_untestable_reliance_is_no_support():
     """42% consistent is short of the majority that supported needs."""
     evidence = [item("c1ccncc1", 0.6, "untestable"), item("C1CCNCC1", 0.5, "consistent"),
-                item("CCO", 0.1, "confounded")]
+                item("CCO", 0.1, "untestable")]
     result = verdict(IN, evidence)
     assert result["verdict"] == "caution"
-    assert "42% of what it relies on is consistent with the causal effects (not more than the 50% needed)" in result[
-        "reasons"]
+    assert "42% of its substructure weight is consistent with the causal effects (not more than the 50% needed)" in \
+        result["reasons"]
 
 
 def test_exactly_half_consistent_is_caution():
@@ -118,11 +130,25 @@ def test_half_against_is_not_yet_unsupported():
     assert verdict(IN, evidence)["verdict"] != "unsupported"
 
 
-@pytest.mark.parametrize("evidence", [[], [item("CCO", MIN_CONTRIBUTION / 2, "consistent")]])
-def test_no_relied_on_substructure_is_caution(evidence):
+@pytest.mark.parametrize(("evidence", "expected"), [
+    ([], "caution"),  # no substructure at all: nothing to judge the number by
+    ([item("CCO", MIN_CONTRIBUTION / 2, "consistent"), item("CCN", 0.01, "consistent")], "supported"),
+    ([item("CCO", MIN_CONTRIBUTION / 2, "consistent"), item("CCN", 0.01, "untestable")], "caution"),  # 50%
+    ([item("CCO", MIN_CONTRIBUTION / 2, "untestable")], "caution"),
+])
+def test_a_prediction_near_the_baseline_is_judged_by_its_substructures_at_the_minimum_weight(evidence, expected):
+    result = verdict(IN, evidence)
+    assert result["verdict"] == expected
+    assert any("does not rely measurably" in r for r in result["reasons"])
+
+
+def test_a_small_contribution_weighs_the_minimum_in_the_shares():
+    """0.01 counts as 0.05: 0.05 / (0.05 + 0.06) = 45% consistent, short of the majority (0.01 / 0.07 would be 14%)."""
+    evidence = [item("CCO", 0.01, "consistent"), item("CCN", 0.06, "untestable")]
     result = verdict(IN, evidence)
     assert result["verdict"] == "caution"
-    assert any("does not rely measurably" in r for r in result["reasons"])
+    assert "45% of its substructure weight is consistent with the causal effects (not more than the 50% needed)" in \
+        result["reasons"]
 
 
 def test_tiny_contributions_do_not_count_towards_confounding():
@@ -135,7 +161,7 @@ def test_without_attributions_every_substructure_weighs_the_same():
     evidence = [item("C1CCNCC1", None, "confounded"), item("CCO", None, "confounded"),
                 item("c1ccncc1", None, "consistent")]
     assert verdict(OUT, evidence)["verdict"] == "unsupported"
-    assert any(r.startswith("67% of what the prediction relies on") for r in verdict(IN, evidence)["reasons"])
+    assert any(r.startswith("67% of its substructure weight") for r in verdict(IN, evidence)["reasons"])
 
 
 def test_unassigned_mechanism_is_caution():
@@ -210,7 +236,7 @@ def test_mostly_confounded_and_below_the_well_covered_similarity_is_unsupported_
     result = covered_verdict(0.42, MOSTLY_CONFOUNDED)
     assert result["verdict"] == "unsupported"
     assert "nearest training analogue (Tanimoto 0.42)" in result["reasons"][0]
-    assert "80% of what the prediction relies on disagrees with the causal effects" in result["reasons"][1]
+    assert "80% of its substructure weight disagrees with the causal effects" in result["reasons"][1]
     assert covered_verdict(0.6, MOSTLY_CONFOUNDED)["verdict"] == "caution"
 
 
