@@ -7,6 +7,7 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from services.gateway.openapi_auth import add_audit, secure
 from services.gateway.registry_schemas import CausalEffectRequestSchema, JobLinkSchema, TrainingRequestSchema
 from services.gateway.registry_service import MAX_SMARTS_COMPONENTS, MAX_SMARTS_LENGTH
 from services.gateway.schemas import MAX_JSON_DEPTH, ErrorSchema, JobAcceptedSchema, JobSchema, PredictionRequestSchema
@@ -17,7 +18,8 @@ ERROR_CODES = {
             f"or nests deeper than {MAX_JSON_DEPTH} levels; smarts_too_complex: a treatment SMARTS over "
             f"{MAX_SMARTS_LENGTH} characters or {MAX_SMARTS_COMPONENTS} dot-separated components"),
     "404": "job_not_found, model_not_found, dataset_not_found or profile_not_found",
-    "409": ("job_not_finished; job_already_finished (cancel); idempotency_key_reused: the Idempotency-Key came with "
+    "409": ("model_name_taken: another project holds the model name; job_not_finished; "
+            "job_already_finished (cancel); idempotency_key_reused: the Idempotency-Key came with "
             "another body; idempotency_key_in_progress"),
     "410": "model_retired",
     "413": "payload_too_large",
@@ -126,9 +128,11 @@ def build_spec(version: str, max_molecules: int = 100_000) -> dict[str, Any]:
     from services.gateway.openapi_pages import add_pages
 
     add_pages(paths, _json)
+    add_audit(paths, _json, _errors)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     document = spec.to_dict()
+    secure(document)  # security schemes, and the 401/403/429 of every /v1 route
     # The batch limit is a setting (CAUSALMOL_MAX_MOLECULES), checked by the schema's validator: state it here.
     molecules = document["components"]["schemas"]["PredictionRequest"]["properties"]["molecules"]
     molecules.update(minItems=1, maxItems=max_molecules,

@@ -24,10 +24,10 @@ def test_every_route_and_method_is_documented(spec):
 
     from flask import Flask
 
-    from services.gateway import api, health, jobs_api, pages, registry_api
+    from services.gateway import api, audit_api, health, jobs_api, pages, registry_api
 
     app = Flask(__name__)
-    for blueprint in (api.bp, registry_api.bp, jobs_api.bp, health.bp, pages.bp):
+    for blueprint in (api.bp, registry_api.bp, jobs_api.bp, health.bp, pages.bp, audit_api.bp):
         app.register_blueprint(blueprint)
     routes = {}
     for rule in app.url_map.iter_rules():
@@ -53,7 +53,7 @@ def test_component_schemas(spec):
 
 def test_prediction_responses(spec):
     responses = spec["paths"]["/v1/predictions"]["post"]["responses"]
-    assert set(responses) == {"200", "202", "400", "404", "409", "410", "413", "415", "503"}
+    assert set(responses) == {"200", "202", "400", "401", "403", "404", "409", "410", "413", "415", "429", "503"}
     assert responses["202"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/JobAccepted"}
     assert responses["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Job"}
     for status in ("400", "404", "410", "413", "415", "503"):
@@ -66,7 +66,7 @@ def test_prediction_responses(spec):
 def test_job_path(spec):
     operation = spec["paths"]["/v1/jobs/{job_id}"]["get"]
     assert operation["parameters"][0]["name"] == "job_id"
-    assert set(operation["responses"]) == {"200", "404", "503"}
+    assert set(operation["responses"]) == {"200", "401", "404", "429", "503"}
 
 
 def test_job_control_is_documented(spec):
@@ -77,7 +77,7 @@ def test_job_control_is_documented(spec):
         assert "idempotency_key_reused" in operation["responses"]["409"]["description"]
     assert {p["name"] for p in paths["/v1/jobs"]["get"]["parameters"]} == {
         "status", "kind", "model", "client_reference", "limit", "cursor"}
-    assert set(paths["/v1/jobs/{job_id}"]["delete"]["responses"]) == {"200", "404", "409", "503"}
+    assert set(paths["/v1/jobs/{job_id}"]["delete"]["responses"]) == {"200", "401", "404", "409", "429", "503"}
     results = paths["/v1/jobs/{job_id}/results"]["get"]
     assert {p["name"] for p in results["parameters"]} == {"job_id", "format", "limit", "cursor"}
     assert "application/x-ndjson" in results["responses"]["200"]["content"]
