@@ -40,7 +40,6 @@ def depict_svg(smiles: str | None, highlights: list[dict[str, Any]], width: int 
     if mol is not None and mol.GetNumHeavyAtoms() > MAX_ATOMS:
         return TOO_LARGE
     drawer = rdMolDraw2D.MolDraw2DSVG(width, height)
-    drawer.drawOptions().clearBackground = True
     if mol is None:
         drawer.DrawMolecule(Chem.Mol())
     else:
