@@ -271,6 +271,8 @@ cmd_up() {
     start_gateway
     wait_ready
     log "up: gateway http://127.0.0.1:$PORT, redis 127.0.0.1:$REDIS_PORT, logs in $LOGS"
+    # Every /v1 route needs an API key; keys live in the stack's database (SQLite under its home by default).
+    log "keys: CAUSALMOL_HOME=$CAUSALMOL_HOME causalmol keys create --project <name> --scopes predict,train"
 }
 
 cmd_down() {
