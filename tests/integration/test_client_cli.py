@@ -33,8 +33,8 @@ BROKEN_RECORD = "broken\n  handmade\n\n  1  0  0  0  0  0  0  0  0  0999 V2000\n
 
 
 def causalmol(gateway, *argv: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*CAUSALMOL, *argv, "--url", gateway.base_url, "--api-key", gateway.api_key], cwd=REPO, capture_output=True, text=True,
-                          input=stdin, timeout=180)
+    command = [*CAUSALMOL, *argv, "--url", gateway.base_url, "--api-key", gateway.api_key]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, input=stdin, timeout=180)
 
 
 @pytest.fixture
