@@ -177,6 +177,7 @@ class JobSchema(Schema):
     result = fields.Dict(metadata={"description": "The result document of a dataset, training or causal_effect job"})
     error = fields.Nested(ErrorDetailSchema, allow_none=True)
     client_reference = fields.String()
+    project = fields.String(metadata={"description": "The project of the API key that made the job"})
     callback_url = fields.String()
     callbacks = fields.List(fields.Nested(CallbackAttemptSchema),
                             metadata={"description": "Each delivery attempt of the job's callback, in order"})

@@ -90,7 +90,7 @@ def test_a_job_is_its_projects_alone_and_its_exports_name_job_and_model(app, set
     assert store.record(job_id)["project"] == "lab-a"
     store.save_chunk(job_id, 0, [{"id": "0", "input_smiles": "CCO", "prediction": None, "causal_validity": None,
                                   "error": {"code": "invalid_smiles", "message": "x"}}])
-    assert client.get(f"/v1/jobs/{job_id}", headers=mine).status_code == 200
+    assert client.get(f"/v1/jobs/{job_id}", headers=mine).get_json()["project"] == "lab-a"
     for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/results?format=csv"):
         response = client.get(path, headers=theirs)
         assert (response.status_code, response.get_json()["error"]["code"]) == (404, "job_not_found")
