@@ -21,7 +21,7 @@ from shared.errors import AuthenticationRequired, InsufficientScope, RateLimited
 
 logger = logging.getLogger(__name__)
 
-OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json")
+OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/favicon.ico")  # the icon: a 204, no data
 OPEN_PREFIXES = ("/docs",)
 LIMITER_RETRY_AFTER = "X-RateLimit-Retry-After"
 View = TypeVar("View", bound=Callable[..., Any])
