@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import pytest
 from flask import Flask
 
-from services.gateway import api, audit_api, docs, health, pages, registry_api
+from services.gateway import api, audit_api, docs, health, jobs_api, pages, registry_api
 from services.gateway.openapi import build_spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,7 +87,7 @@ def spec():
 def routes() -> dict[tuple[str, str], str]:
     """(OpenAPI path, method) -> the view function's name, for every API route."""
     app = Flask(__name__)
-    for blueprint in (api.bp, registry_api.bp, health.bp, pages.bp, audit_api.bp):
+    for blueprint in (api.bp, registry_api.bp, jobs_api.bp, health.bp, pages.bp, audit_api.bp):
         app.register_blueprint(blueprint)
     found = {}
     for rule in app.url_map.iter_rules():
