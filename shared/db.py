@@ -7,6 +7,7 @@ database. The tables' models live with their capability (``services/accounts``, 
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import threading
@@ -89,13 +90,27 @@ def migrate(url: str | None = None) -> None:
         config.set_main_option("script_location", str(MIGRATIONS))
         logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin and step otherwise
         engine = get_engine(url)
-        with engine.begin() as connection:
+        with _sqlite_file_lock(url), engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
         _migrated.add(url)
         logger.info("database schema at head (%s)", engine.dialect.name)
+
+
+@contextmanager
+def _sqlite_file_lock(url: str) -> Iterator[None]:
+    """SQLite has no advisory lock: two gunicorn workers starting together take turns on a lock file instead."""
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    with open(url[len("sqlite:///"):] + ".migrate-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextmanager

@@ -91,9 +91,9 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         return response
 
     limiter = Limiter(
-        key_func=lambda: g.principal.key_id,
+        key_func=lambda: g.principal.key_id if g.get("principal") else "anonymous",
         # One budget per key across every route (application limits), not one per route.
-        application_limits=[lambda: g.principal.rate_limit or settings.rate_limit],
+        application_limits=[lambda: (g.principal.rate_limit if g.get("principal") else None) or settings.rate_limit],
         application_limits_exempt_when=lambda: g.get("principal") is None,  # open routes, or no keys in use
         storage_uri=settings.redis_url or "memory://",
         storage_options={"socket_connect_timeout": settings.broker_timeout_seconds} if settings.redis_url else {},
@@ -103,6 +103,10 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         key_prefix="causalmol",
     )
     limiter.init_app(app)
+
+    @limiter.request_filter
+    def _unlimited() -> bool:  # open routes, and every route when keys are off: nothing to count against
+        return g.get("principal") is None
 
     @app.errorhandler(RateLimitExceeded)
     def _rate_limited(exc: RateLimitExceeded) -> tuple[Response, int]:

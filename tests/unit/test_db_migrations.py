@@ -63,3 +63,17 @@ def test_the_migrations_go_down_and_up_again(url):
         assert "audit_records" not in inspect(connection).get_table_names()
         command.upgrade(config, "head")
         assert "audit_records" in inspect(connection).get_table_names()
+
+
+def test_three_processes_migrate_one_empty_sqlite_file_at_once(url):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    script = "import sys; from shared.db import migrate; migrate(sys.argv[1])"
+    procs = [subprocess.Popen([sys.executable, "-c", script, url], cwd=REPO, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]  # as gunicorn's workers do on a one-machine distributed stack
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    assert "audit_records" in inspect(get_engine(url)).get_table_names()
