@@ -77,7 +77,7 @@ def database_url() -> Iterator[str]:
     from tests.postgres import postgres_server
 
     try:
-        with postgres_server(free_port(), wait_until) as url:
+        with postgres_server(free_port()) as url:
             yield url
     except RuntimeError as exc:
         pytest.fail(str(exc))

@@ -40,9 +40,11 @@ def _run_as() -> tuple[list[str], int | None, int | None]:
 
 
 @contextmanager
-def postgres_server(port: int, wait_until: object) -> Iterator[str]:
+def postgres_server(port: int) -> Iterator[str]:
     """Yield the SQLAlchemy URL of a fresh server; it is stopped and its files removed afterwards."""
     import psycopg
+
+    from tests.conftest import stop_process, wait_until  # here: conftest imports this module in a fixture
 
     initdb, postgres = find_binary("initdb"), find_binary("postgres")
     if initdb is None or postgres is None:
@@ -62,15 +64,10 @@ def postgres_server(port: int, wait_until: object) -> Iterator[str]:
     )
     dsn = f"host=127.0.0.1 port={port} user=causalmol dbname=postgres"
     try:
-        wait_until(lambda: psycopg.connect(dsn, connect_timeout=2).close() is None, 30, "postgres")  # type: ignore[operator]
+        wait_until(lambda: psycopg.connect(dsn, connect_timeout=2).close() is None, 30, "postgres")
         yield f"postgresql+psycopg://causalmol@127.0.0.1:{port}/postgres"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 20)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
 

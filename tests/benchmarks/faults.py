@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -141,22 +142,19 @@ def main() -> int:
     session.headers["Authorization"] = f"Bearer {gateway.api_key}"
     soak = Soak(env, workers, gateway, session)
     try:
-        started = time.monotonic()
-        killed = []
-        for i in range(args.kills):
-            killed.append(soak.submit(args.molecules, f"k{i}-"))
-            soak.wait_for_progress(killed[-1])
-            soak.restart_scoring_worker()
+        def disrupted(times: int, prefix: str, disrupt: Callable[[], None]) -> str:
+            """``times`` jobs, each disrupted once it has made progress: their outcomes and the time taken."""
+            started, jobs = time.monotonic(), []
+            for i in range(times):
+                jobs.append(soak.submit(args.molecules, f"{prefix}{i}-"))
+                soak.wait_for_progress(jobs[-1])
+                disrupt()
+            return f"{soak.outcomes(jobs, 300)} ({time.monotonic() - started:.0f} s)"
+
         print(f"kill -9 of the scoring worker mid-job: {args.kills} kills, {args.kills} jobs of {args.molecules} "
-              f"molecules: {soak.outcomes(killed, 300)} ({time.monotonic() - started:.0f} s)")
-        started = time.monotonic()
-        restarted = []
-        for i in range(args.restarts):
-            restarted.append(soak.submit(args.molecules, f"r{i}-"))
-            soak.wait_for_progress(restarted[-1])
-            server.restart()
+              f"molecules: {disrupted(args.kills, 'k', soak.restart_scoring_worker)}")
         print(f"Redis restarts mid-job (AOF on): {args.restarts} restarts, {args.restarts} jobs: "
-              f"{soak.outcomes(restarted, 300)} ({time.monotonic() - started:.0f} s)")
+              f"{disrupted(args.restarts, 'r', server.restart)}")
         print(f"chunks the watchdog published again: {requeued_chunks(home / 'logs')} "
               f"(deadline {args.deadline} s of no progress)")
         env_small = dict(env, CAUSALMOL_CHUNK_SIZE="500")  # the default chunk size for the fairness check

@@ -7,15 +7,14 @@ import subprocess
 import sys
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from services.accounts.keys import authenticate, create_key
 from services.audit.records import query, record
-from shared.db import MIGRATIONS, get_engine, migrate
+from shared.db import get_engine
 from tests.conftest import REPO
+from tests.migrations import downgrade_then_upgrade
 from tests.postgres import create_database
 
 pytestmark = pytest.mark.integration
@@ -48,12 +47,6 @@ def test_keys_and_records_live_in_postgresql_and_records_are_append_only(fresh):
 
 
 def test_the_migrations_go_down_and_up_again(fresh):
-    migrate(fresh)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with get_engine(fresh).begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "base")
-        assert not {"api_keys", "audit_records"} & set(inspect(connection).get_table_names())
-        command.upgrade(config, "head")
-        assert {"api_keys", "audit_records"} <= set(inspect(connection).get_table_names())
+    after_down, after_up = downgrade_then_upgrade(fresh)
+    assert not {"api_keys", "audit_records"} & after_down
+    assert {"api_keys", "audit_records"} <= after_up

@@ -6,7 +6,6 @@ The same migrations run on a real PostgreSQL in ``tests/integration/test_db_post
 from __future__ import annotations
 
 import pytest
-from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
@@ -14,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.audit.records import record
 from shared.db import MIGRATIONS, get_engine, migrate, reset_caches
+from tests.migrations import downgrade_then_upgrade
 
 
 @pytest.fixture
@@ -54,15 +54,9 @@ def test_a_dedup_key_is_written_once(url):
 
 
 def test_the_migrations_go_down_and_up_again(url):
-    migrate(url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with get_engine(url).begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "base")
-        assert "audit_records" not in inspect(connection).get_table_names()
-        command.upgrade(config, "head")
-        assert "audit_records" in inspect(connection).get_table_names()
+    after_down, after_up = downgrade_then_upgrade(url)
+    assert "audit_records" not in after_down
+    assert "audit_records" in after_up
 
 
 def test_three_processes_migrate_one_empty_sqlite_file_at_once(url):

@@ -23,7 +23,7 @@ from services.gateway import GatewayContext, api, metrics, register_request_id
 from services.gateway.errors import register_error_handlers
 from shared.config import QUEUES, Settings
 from shared.jobs import RedisJobStore, new_job_record
-from tests.conftest import DEFAULT_KEYS, create_test_key
+from tests.conftest import DEFAULT_KEYS, create_test_key, stop_process
 from tests.unit.test_gateway_api import ctx  # noqa: F401  (the fixture: a memory job store and a recording chain)
 from tests.unit.test_jobs_redis import _free_port, redis_server_url  # noqa: F401  (the fixture: a real Redis)
 
@@ -223,12 +223,7 @@ def gunicorn_gateway(redis_server_url, tmp_path):  # noqa: F811
         DEFAULT_KEYS[url] = create_test_key(env)  # distributed mode requires keys; test requests send this one
         yield url, log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 20)
 
 
 def test_gunicorn_workers_share_their_metrics(gunicorn_gateway, redis_server_url):  # noqa: F811
