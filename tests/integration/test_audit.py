@@ -12,7 +12,7 @@ import redis
 import requests
 
 from services.audit.records import smiles_sha256
-from tests.conftest import TEST_PROJECT, create_test_key, wait_until
+from tests.conftest import TEST_PROJECT, create_test_key, poll_job, wait_until
 
 pytestmark = pytest.mark.integration
 MOLECULES = [{"id": "a", "smiles": "Nc1ncnc2[nH]ccc12"}, {"id": "b", "smiles": "C1CC"}, {"id": "c", "smiles": "CCO"}]
@@ -86,7 +86,7 @@ def test_records_outlive_the_jobs_in_redis(gateway, admin, prediction, redis_url
 def test_training_datasets_and_causal_questions_are_recorded(gateway, admin, profiled_model):
     dataset_id = profiled_model["dataset"]["dataset_id"]
     # The worker writes a job's end record just after the job turns succeeded: give it a moment.
-    trained = one(wait_until(lambda: audit(gateway, admin, action="training.succeeded", project=TEST_PROJECT), 20,
+    trained = one(wait_until(lambda: audit(gateway, admin, action="training.succeeded", project=TEST_PROJECT), 120,
                              "the training's end record"), model=profiled_model["model"])
     asked = one(audit(gateway, admin, action="training.submitted"), job_id=trained["job_id"])
     assert asked["details"]["dataset_id"] == dataset_id and asked["status"] == 202
@@ -96,8 +96,9 @@ def test_training_datasets_and_causal_questions_are_recorded(gateway, admin, pro
     body = {"dataset_id": dataset_id, "treatment": {"smarts": "CO"}, "confounders": ["assay_chembl_id"],
             "estimators": ["linear"], "refuters": [], "wait": 30}
     job = requests.post(gateway.url("/v1/causal/effects"), json=body, timeout=60).json()
+    job = poll_job(gateway, job["job_id"], 120)  # under load the 30 s wait may answer 202 first
     assert job["status"] == "succeeded", job
-    records = wait_until(lambda: (r := audit(gateway, admin, job_id=job["job_id"])) and len(r) == 2 and r, 20,
+    records = wait_until(lambda: (r := audit(gateway, admin, job_id=job["job_id"])) and len(r) == 2 and r, 120,
                          "the question's two records")
     assert [r["action"] for r in records] == ["causal_effect.submitted", "causal_effect.succeeded"]
 
