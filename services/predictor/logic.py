@@ -3,7 +3,8 @@
 Rule: a model whose card has normalised-conformal ``quantiles`` gives each molecule its own interval,
 value +/- q_level x (sigma + beta), with sigma from ``spread.sigmas`` (the served estimator's tree spread on the
 chunk, or the neighbour distance of the molecule's ``ad_bits`` to the version's training fingerprints) and
-``prediction.sigma``; an older card (``half_width`` only) gives every molecule the same interval, as before.
+``prediction.sigma``; a card with ``mondrian`` quantiles takes each molecule's by its nearest-neighbour similarity
+to the version's training fingerprints; an older card (``half_width`` only) gives every molecule the same interval.
 """
 
 from __future__ import annotations
@@ -55,6 +56,15 @@ def _sigmas(model: LoadedModel, x: np.ndarray, molecules: list[dict[str, Any]],
     return sigma
 
 
+def _similarities(model: LoadedModel, molecules: list[dict[str, Any]]) -> np.ndarray | None:
+    """Nearest-neighbour similarity of each molecule, only for a card whose quantiles are by similarity bin."""
+    if "mondrian" not in model.manifest["interval"]:
+        return None
+    manifest = model.manifest
+    index = training_index(str(get_settings().models_dir), manifest["name"], manifest["version"])
+    return np.array([index.max_similarity(m.get("ad_bits") or []) for m in molecules])
+
+
 def chunk_matrix(message: FeaturizedChunk, n_features: int) -> np.ndarray:
     """The dense features of the chunk's parsed molecules, in order (built once per chunk by the scoring step)."""
     return dense_matrix([m["features"] for m in message["molecules"] if m["error"] is None], n_features)
@@ -73,7 +83,7 @@ def predict_chunk(message: FeaturizedChunk, model: LoadedModel | None = None,
         per_tree = tree_predictions(model.estimator, x)  # one pass over the trees: the value and the spread
         values = model.estimator.predict(x) if per_tree is None else forest_mean(per_tree)
         sigma = _sigmas(model, x, ok, per_tree)
-        widths = served_half_widths(model.manifest["interval"], sigma, len(ok))
+        widths = served_half_widths(model.manifest["interval"], sigma, len(ok), _similarities(model, ok))
         for i, (molecule, value) in enumerate(zip(ok, values, strict=True)):
             value = round(float(value), 4)
             molecule["prediction"] = {

@@ -175,3 +175,22 @@ def test_one_pass_over_the_trees_gives_the_forests_own_predictions_and_spread(es
     np.testing.assert_allclose(forest_mean(per_tree), estimator.set_params(n_jobs=-1).predict(x[80:]), rtol=1e-12)
     assert np.array_equal(tree_spread(estimator, x[80:], per_tree), tree_spread(estimator, x[80:]))
     assert tree_predictions(DummyRegressor().fit(x, x[:, 0]), x) is None
+
+
+def test_a_mondrian_card_takes_each_molecules_quantile_by_its_similarity(monkeypatch):
+    """SYNTHETIC fingerprints: molecule 0 is a training molecule (similarity 1), molecule 1 shares nothing (0)."""
+    from services.predictor import logic
+    from shared.applicability import NearestNeighbourIndex, pack_fingerprints
+
+    index = NearestNeighbourIndex(pack_fingerprints([[1, 2, 3], [4, 5]]))
+    monkeypatch.setattr(logic, "training_index", lambda *args: index)
+    card = {**NORMALISED, "mondrian": {"edges": [0.5], "quantiles": [{"80": 2.0, "90": 3.0}, {"80": 1.0, "90": 1.5}]}}
+    message = forest_message()
+    for molecule, bits in zip(message["molecules"], ([1, 2, 3], [7], [], [4, 5]), strict=True):
+        molecule["ad_bits"] = bits
+    out = predict_chunk(message, model=forest_model(card))
+    # molecules 0 and 3 are in the training set (upper bin, q90 1.5); 1 and 2 share no bit with it (lower bin, 3.0)
+    for molecule, q90 in zip(out["molecules"], (1.5, 3.0, 3.0, 1.5), strict=True):
+        prediction = molecule["prediction"]
+        low, high = prediction["interval"]
+        assert (high - low) / 2 == pytest.approx(q90 * (prediction["sigma"] + 0.05), abs=2e-4)  # sigma rounded
