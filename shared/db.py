@@ -3,6 +3,15 @@
 PostgreSQL (psycopg 3) in distributed mode, a SQLite file under ``CAUSALMOL_HOME`` in embedded mode; both are
 created by the same Alembic migrations (``shared/migrations``), run by ``migrate`` when a process first needs the
 database. The tables' models live with their capability (``services/accounts``, ``services/audit``) on ``Base``.
+
+Every transaction is durable (its commit waits for the disk) unless it asks otherwise: an audit record written on
+its own is not (``begin(durable=False)``), so a request or task does not wait for a disk flush to describe itself.
+On PostgreSQL that is ``synchronous_commit = off`` for that transaction only: a crash of the database server (or of
+its machine) can lose the last fraction of a second of such records (at most three ``wal_writer_delay``, 0.6 s by
+default), never corrupt or reorder the table, and a crash of the service's own processes loses none. On SQLite
+(WAL) it is ``synchronous = NORMAL`` for that commit: a crash of a process loses nothing; a power loss or an OS
+crash can lose the records written since the last durable commit or WAL checkpoint. Key changes stay durable, and
+a durable commit also makes every record committed before it durable.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from shared.config import get_settings
@@ -69,6 +78,7 @@ def _make_engine(url: str) -> Engine:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the one writer
+    cursor.execute("PRAGMA synchronous=FULL")  # durable commits unless a transaction asks otherwise (begin)
     cursor.close()
 
 
@@ -126,6 +136,35 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def begin(url: str | None = None, durable: bool = True) -> Iterator[Connection]:
+    """A Core connection in one transaction, committed on success (no ORM: the hot path's lookups and audit
+    inserts); ``durable=False`` lets the commit return before the disk flush (see the module's docstring)."""
+    migrate(url)
+    with get_engine(url).connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite and not durable:
+            _sqlite_synchronous(connection, "NORMAL")
+        try:
+            with connection.begin():
+                if not durable and connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql("SET LOCAL synchronous_commit = off")  # this transaction only
+                yield connection
+        finally:
+            if sqlite and not durable:
+                try:
+                    _sqlite_synchronous(connection, "FULL")  # the pooled connection's next user expects durability
+                except Exception:
+                    connection.invalidate()  # never back to the pool with NORMAL
+                    raise
+
+
+def _sqlite_synchronous(connection: Connection, level: str) -> None:
+    # A per-connection setting, changed outside any transaction (the driver opens none for a PRAGMA).
+    connection.exec_driver_sql(f"PRAGMA synchronous={level}")
+    connection.commit()
 
 
 @lru_cache(maxsize=4)

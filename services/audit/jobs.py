@@ -1,7 +1,10 @@
 """The record of a job's end, written by the worker whose task finished it (any kind of job, succeeded or failed).
 
 A prediction's record carries its verdict counts; a training's the version it made; a failure its error code.
-Several chunks may finish together: the record's ``dedup_key`` makes the database keep only one.
+Several chunks may finish together, and tasks of a finished job (a redelivered chunk, an export) end it again: the
+record's ``dedup_key`` makes the database keep only one, skipping the insert of a second itself. A job of one
+chunk (every one-molecule request) goes straight to that insert; a bigger one is first looked up, so that no
+task reads a big job's results again only to have its record refused.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def audit_job_end(store: JobStore, job_id: str) -> bool:
     if job is None or job["status"] not in FINISHED:
         return False
     dedup_key = f"{job_id}:end"
-    if records.exists(dedup_key):
+    if job["n_chunks"] > 1 and records.exists(dedup_key):
         return False
     kind = job.get("kind", PREDICTION)
     details: dict[str, Any] = {"kind": kind, "status": job["status"]}

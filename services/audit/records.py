@@ -1,4 +1,9 @@
-"""Write and read audit records. Writing is append-only; reading is paged by record id (a cursor)."""
+"""Write and read audit records. Writing is append-only; reading is paged by record id (a cursor).
+
+A record written on its own (``record``: one per write request, one per job's end) is one Core ``INSERT`` in a
+transaction whose commit does not wait for the disk flush (``shared.db.begin(durable=False)``: what a crash can
+lose is said there); records that go with a key change share its durable transaction (``add_record``).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,13 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Insert, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from services.audit.models import AuditRecord
-from shared.db import session_scope
+from shared.db import begin, session_scope
 from shared.errors import InvalidRequest
 
 logger = logging.getLogger(__name__)
@@ -32,13 +38,27 @@ def smiles_sha256(smiles: list[str]) -> str:
     return digest.hexdigest()
 
 
-def add_record(session: Session, action: str, details: dict[str, Any] | None = None, **fields: Any) -> AuditRecord:
+def _values(action: str, details: dict[str, Any] | None, fields: dict[str, Any]) -> dict[str, Any]:
     unknown = set(fields) - set(FIELDS)
     if unknown:
         raise TypeError(f"no audit field {sorted(unknown)}")
-    record = AuditRecord(at=datetime.now(UTC), action=action, details=details or {}, **fields)
+    return {"at": datetime.now(UTC), "action": action, "details": details or {}, **fields}
+
+
+def add_record(session: Session, action: str, details: dict[str, Any] | None = None, **fields: Any) -> AuditRecord:
+    """Add a record to ``session``'s transaction (a key change and its record commit together)."""
+    record = AuditRecord(**_values(action, details, fields))
     session.add(record)
     return record
+
+
+def _insert(connection: Connection, deduplicated: bool) -> Insert:
+    # A record that may come twice (a job's end) is inserted only if its dedup_key is new: one statement, no
+    # read first, and no unique-violation error for PostgreSQL to log.
+    dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(connection.dialect.name)
+    if not deduplicated or dialect is None:
+        return insert(AuditRecord.__table__)
+    return dialect.insert(AuditRecord.__table__).on_conflict_do_nothing(index_elements=["dedup_key"])
 
 
 def record(action: str, details: dict[str, Any] | None = None, database_url: str | None = None,
@@ -47,11 +67,12 @@ def record(action: str, details: dict[str, Any] | None = None, database_url: str
 
     A database failure is logged, never raised: the request or the task it describes has already happened.
     """
+    values = _values(action, details, fields)
     try:
-        with session_scope(database_url) as session:
-            add_record(session, action, details, **fields)
-        return True
-    except IntegrityError:
+        with begin(database_url, durable=False) as connection:
+            statement = _insert(connection, bool(values.get("dedup_key"))).returning(AuditRecord.__table__.c.id)
+            return connection.execute(statement, values).first() is not None  # no row: a dedup_key written before
+    except IntegrityError:  # a dedup_key already written, on a database without ON CONFLICT
         return False
     except SQLAlchemyError:
         logger.exception("audit record %s for job %s not written", action, fields.get("job_id"))
@@ -59,9 +80,9 @@ def record(action: str, details: dict[str, Any] | None = None, database_url: str
 
 
 def exists(dedup_key: str, database_url: str | None = None) -> bool:
-    with session_scope(database_url) as session:
-        query = select(AuditRecord.id).where(AuditRecord.dedup_key == dedup_key)
-        return session.scalars(query).first() is not None
+    with begin(database_url) as connection:
+        query = select(AuditRecord.id).where(AuditRecord.dedup_key == dedup_key).limit(1)
+        return connection.execute(query).first() is not None
 
 
 def encode_cursor(record_id: int) -> str:

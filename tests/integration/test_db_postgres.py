@@ -50,3 +50,25 @@ def test_the_migrations_go_down_and_up_again(fresh):
     after_down, after_up = downgrade_then_upgrade(fresh)
     assert not {"api_keys", "audit_records"} & after_down
     assert {"api_keys", "audit_records"} <= after_up
+
+
+def test_an_audit_record_skips_the_flush_for_its_own_transaction_only(fresh):
+    from shared.db import begin
+
+    def setting(connection) -> str:
+        return connection.exec_driver_sql("SHOW synchronous_commit").scalar_one()
+
+    # The test server runs with synchronous_commit off for speed: this database gets PostgreSQL's default back.
+    with get_engine(fresh).connect() as connection:
+        connection.exec_driver_sql(f'ALTER DATABASE "{fresh.rsplit("/", 1)[1]}" SET synchronous_commit = on')
+        connection.commit()
+    get_engine(fresh).dispose()  # new connections read the database's setting
+    with begin(fresh) as connection:
+        assert setting(connection) == "on"
+    with begin(fresh, durable=False) as connection:
+        assert setting(connection) == "off"
+    with begin(fresh) as connection:  # SET LOCAL ended with its transaction
+        assert setting(connection) == "on"
+    assert record("prediction.succeeded", database_url=fresh, job_id="j", dedup_key="j:end")
+    assert not record("prediction.succeeded", database_url=fresh, job_id="j", dedup_key="j:end")  # ON CONFLICT
+    assert [r["job_id"] for r in query(database_url=fresh)["records"]] == ["j"]

@@ -71,3 +71,25 @@ def test_three_processes_migrate_one_empty_sqlite_file_at_once(url):
     errors = [p.communicate(timeout=60)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], errors
     assert "audit_records" in inspect(get_engine(url)).get_table_names()
+
+
+def synchronous(connection) -> int:
+    return connection.exec_driver_sql("PRAGMA synchronous").scalar_one()
+
+
+def test_only_a_transaction_that_asks_skips_the_flush_and_the_pool_gets_durable_connections_back(url):
+    from shared.db import begin
+
+    full, normal = 2, 1  # SQLite's codes for FULL and NORMAL
+    with begin(url) as connection:
+        assert synchronous(connection) == full
+    with begin(url, durable=False) as connection:
+        assert synchronous(connection) == normal
+        connection.execute(text("INSERT INTO alembic_version VALUES ('x')"))  # a write, committed on exit
+    with begin(url) as connection:  # the same pooled connection, durable again
+        assert synchronous(connection) == full
+        assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 2
+    with pytest.raises(RuntimeError), begin(url, durable=False):
+        raise RuntimeError("a failed non-durable transaction")
+    with begin(url) as connection:
+        assert synchronous(connection) == full
