@@ -105,9 +105,12 @@ class JobStore(JobControl, ABC):
     def get(self, job_id: str) -> dict[str, Any] | None:
         """The job as clients see it; results are given once the job has succeeded, in input order."""
         record = self.record(job_id)
-        if record is None:
-            return None
-        record["results"] = self.results(job_id, record["n_chunks"]) if record["status"] == SUCCEEDED else []
+        return None if record is None else self.with_results(record)
+
+    def with_results(self, record: dict[str, Any]) -> dict[str, Any]:
+        """``record`` as ``get`` gives it, from a record just read (a finished wait need not read it again)."""
+        succeeded = record["status"] == SUCCEEDED
+        record["results"] = self.results(record["job_id"], record["n_chunks"]) if succeeded else []
         return record
 
     def wait(self, job_id: str, timeout: float) -> dict[str, Any] | None:

@@ -101,12 +101,15 @@ def wait_for_job(store: JobStore, job_id: str, seconds: float) -> dict[str, Any]
     if not seconds > 0:  # also NaN, which no deadline would ever pass
         return None
     record = store.wait(job_id, min(seconds, MAX_WAIT_SECONDS))
-    return get_job(store, job_id) if record and record["status"] in FINISHED else None
+    return get_job(store, job_id, record) if record and record["status"] in FINISHED else None
 
 
-def get_job(store: JobStore, job_id: str) -> dict[str, Any]:
-    """The job as clients see it: predictions carry ``results``, the other kinds their one ``result``."""
-    job = store.get(job_id)
+def get_job(store: JobStore, job_id: str, record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The job as clients see it: predictions carry ``results``, the other kinds their one ``result``.
+
+    ``record``: the job's state as just read (a finished job's is final), so that it is not read a second time.
+    """
+    job = store.get(job_id) if record is None else store.with_results(record)
     if job is None:
         raise JobNotFound(f"no job {job_id} (unknown, or its results expired)", {"job_id": job_id})
     scoping.check_job(job, job_id)

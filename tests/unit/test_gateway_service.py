@@ -199,6 +199,19 @@ def test_wait_returns_the_finished_job():
     assert job["progress"] == {"done": 1, "total": 1}
 
 
+def test_a_finished_wait_reads_the_job_record_once_more_not_twice(monkeypatch):
+    store = MemoryJobStore()
+    store.create(new_job_record("j", {"name": "akt1", "version": 1}, total=1, n_chunks=1))
+    store.save_chunk("j", 0, [{"id": "0"}])
+    reads = []
+    read = store.record
+    monkeypatch.setattr(store, "record", lambda job_id: reads.append(job_id) or read(job_id))
+    job = service.wait_for_job(store, "j", 5.0)
+    assert reads == ["j"]  # the wait's own read; the answer is built from it
+    assert job["status"] == "succeeded" and job["results"] == [{"id": "0"}]
+    assert job["progress"] == {"done": 1, "total": 1}
+
+
 @pytest.mark.parametrize("seconds", [float("nan"), -1.0])
 def test_wait_that_is_not_a_positive_number_does_not_wait(seconds):
     store = MemoryJobStore()
