@@ -12,9 +12,10 @@ import hashlib
 import json
 import logging
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Insert, insert, select
+from sqlalchemy import Insert, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -52,13 +53,18 @@ def add_record(session: Session, action: str, details: dict[str, Any] | None = N
     return record
 
 
-def _insert(connection: Connection, deduplicated: bool) -> Insert:
-    # A record that may come twice (a job's end) is inserted only if its dedup_key is new: one statement, no
-    # read first, and no unique-violation error for PostgreSQL to log.
-    dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(connection.dialect.name)
+@lru_cache(maxsize=8)
+def _insert(dialect_name: str, deduplicated: bool) -> Insert:
+    """The INSERT, built once per dialect (its compiled form is then cached by SQLAlchemy).
+
+    A record that may come twice (a job's end) is inserted only if its dedup_key is new: one statement, no read
+    first, and no unique-violation error for PostgreSQL to log. RETURNING says whether a row was written.
+    """
+    dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(dialect_name)
+    table = AuditRecord.__table__
     if not deduplicated or dialect is None:
-        return insert(AuditRecord.__table__)
-    return dialect.insert(AuditRecord.__table__).on_conflict_do_nothing(index_elements=["dedup_key"])
+        return insert(table).returning(table.c.id)
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(table.c.id)
 
 
 def record(action: str, details: dict[str, Any] | None = None, database_url: str | None = None,
@@ -70,7 +76,7 @@ def record(action: str, details: dict[str, Any] | None = None, database_url: str
     values = _values(action, details, fields)
     try:
         with begin(database_url, durable=False) as connection:
-            statement = _insert(connection, bool(values.get("dedup_key"))).returning(AuditRecord.__table__.c.id)
+            statement = _insert(connection.dialect.name, bool(values.get("dedup_key")))
             return connection.execute(statement, values).first() is not None  # no row: a dedup_key written before
     except IntegrityError:  # a dedup_key already written, on a database without ON CONFLICT
         return False

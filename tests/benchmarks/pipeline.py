@@ -14,6 +14,10 @@ start and stop one). The online path is two hops, ``featurize.batch`` then ``sco
 - the same job with every worker restarted with ``CAUSALMOL_STACK_CONCURRENCY=2`` (two processes per worker,
   scoring included) against the one-process run above, and the ratio (``--skip-scaling`` leaves it out).
 
+``--latency-only`` runs the single-molecule phase alone (to profile the path, e.g. ``py-spy record -p <pid>`` on the
+gateway and worker processes while it runs). Load averages are printed at the start and the end: the figures are
+only comparable between runs on an equally loaded machine.
+
 Requests carry an API key: ``--api-key`` or ``$CAUSALMOL_API_KEY``, else one is made with ``causalmol keys create``
 in the stack's database (``--stack-dir``), with a rate limit the benchmark cannot reach.
 """
@@ -196,11 +200,13 @@ def main() -> int:
     parser.add_argument("--chunk-size", type=int, default=500)
     parser.add_argument("--start-stack", action="store_true", help="start (and stop) deploy/local/stack.sh")
     parser.add_argument("--skip-scaling", action="store_true", help="no second job with two processes per worker")
+    parser.add_argument("--latency-only", action="store_true", help="the single-molecule phase only, then stop")
     parser.add_argument("--api-key", default=os.environ.get("CAUSALMOL_API_KEY"))
     parser.add_argument("--stack-dir", type=Path, default=Path(os.environ.get("CAUSALMOL_STACK_DIR",
                                                                               REPO / "var/stack")))
     args = parser.parse_args()
 
+    load_before = os.getloadavg()
     if args.start_stack:
         subprocess.run([REPO / "deploy/local/stack.sh", "up"], check=True)
     try:
@@ -212,6 +218,10 @@ def main() -> int:
         smiles = reference_smiles(max(args.job_size, args.latency_requests))
         measure_latency(args.url, smiles, 20)  # warm up: models loaded, connections open
         latencies = measure_latency(args.url, smiles, args.latency_requests)
+        if args.latency_only:
+            print_latency(latencies)
+            print_load(load_before)
+            return 0
         answered, slowest, errors = measure_concurrent(args.url, smiles, args.concurrent_clients)
         broker = redis.Redis.from_url(args.redis_url)
         net_before = redis_net_bytes(broker)
@@ -233,8 +243,7 @@ def main() -> int:
     stack_rate, ceiling_rate = args.job_size / job_seconds, args.job_size / local["annotated"]
     bare_rate = args.job_size / local["bare"]
     print(f"cores: {os.cpu_count()}")
-    print(f"single-molecule latency over {len(latencies)} requests: p50 {statistics.median(latencies):.1f} ms, "
-          f"p99 {percentile(latencies, 99):.1f} ms (target p50 <= 15 ms, p99 <= 50 ms)")
+    print_latency(latencies)
     print(f"{args.concurrent_clients} concurrent clients, one molecule each with wait: {answered} answered, "
           f"slowest {slowest:.0f} ms, {errors} 5xx (target: all answered, none over 1 s, no 5xx)")
     print(f"{args.job_size}-molecule job through the stack: {job_seconds:.2f} s = {stack_rate:.0f} molecules/s")
@@ -251,7 +260,19 @@ def main() -> int:
         print(f"the same job with 2 processes per worker (CAUSALMOL_STACK_CONCURRENCY=2): {scaled_seconds:.2f} s = "
               f"{scaled_rate:.0f} molecules/s; 1 process: {stack_rate:.0f} molecules/s; ratio "
               f"{scaled_rate / stack_rate:.2f}x")
+    print_load(load_before)
     return 0
+
+
+def print_latency(latencies: list[float]) -> None:
+    print(f"single-molecule latency over {len(latencies)} requests: p50 {statistics.median(latencies):.1f} ms, "
+          f"p99 {percentile(latencies, 99):.1f} ms (target p50 <= 15 ms, p99 <= 50 ms)")
+
+
+def print_load(before: tuple[float, float, float]) -> None:
+    after = os.getloadavg()
+    print("load average (1, 5, 15 min) at the start: " + ", ".join(f"{x:.2f}" for x in before)
+          + "; at the end: " + ", ".join(f"{x:.2f}" for x in after))
 
 
 if __name__ == "__main__":
