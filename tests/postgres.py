@@ -39,37 +39,60 @@ def _run_as() -> tuple[list[str], int | None, int | None]:
     raise RuntimeError("running as root with neither a 'postgres' nor a 'nobody' user to run PostgreSQL as")
 
 
+class PostgresServer:
+    """A server on its own data directory that a test can stop and start again (the data stays)."""
+
+    def __init__(self, port: int) -> None:
+        initdb, self.binary = find_binary("initdb"), find_binary("postgres")
+        if initdb is None or self.binary is None:
+            raise RuntimeError("PostgreSQL is not installed: run `make test` (it installs Debian's postgresql package)")
+        self.port = port
+        self.prefix, uid, gid = _run_as()
+        self.root = Path(tempfile.mkdtemp(prefix="causalmol-pg-"))  # not under pytest's 0700 root-owned tmp
+        if uid is not None:
+            os.chown(self.root, uid, gid)
+        self.data = self.root / "data"
+        subprocess.run([*self.prefix, initdb, "-D", str(self.data), "-U", "causalmol", "-A", "trust", "-E", "UTF8",
+                        "--no-sync"], check=True, capture_output=True)
+        self.proc: subprocess.Popen | None = None
+        self.url = f"postgresql+psycopg://causalmol@127.0.0.1:{port}/postgres"
+
+    def start(self) -> None:
+        import psycopg
+
+        from tests.conftest import wait_until  # here: conftest imports this module in a fixture
+
+        with (self.root / "postgres.log").open("a") as log:
+            self.proc = subprocess.Popen(
+                [*self.prefix, self.binary, "-D", str(self.data), "-p", str(self.port), "-h", "127.0.0.1",
+                 "-k", str(self.root), "-c", "fsync=off", "-c", "synchronous_commit=off",
+                 "-c", "full_page_writes=off"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        dsn = f"host=127.0.0.1 port={self.port} user=causalmol dbname=postgres"
+        wait_until(lambda: psycopg.connect(dsn, connect_timeout=2).close() is None, 30, "postgres")
+
+    def stop(self) -> None:
+        from tests.conftest import stop_process
+
+        if self.proc is not None:
+            stop_process(self.proc, 20)
+            self.proc = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 @contextmanager
 def postgres_server(port: int) -> Iterator[str]:
     """Yield the SQLAlchemy URL of a fresh server; it is stopped and its files removed afterwards."""
-    import psycopg
-
-    from tests.conftest import stop_process, wait_until  # here: conftest imports this module in a fixture
-
-    initdb, postgres = find_binary("initdb"), find_binary("postgres")
-    if initdb is None or postgres is None:
-        raise RuntimeError("PostgreSQL is not installed: run `make test` (it installs Debian's postgresql package)")
-    prefix, uid, gid = _run_as()
-    root = Path(tempfile.mkdtemp(prefix="causalmol-pg-"))  # not under pytest's 0700 root-owned tmp: pg must enter it
-    if uid is not None:
-        os.chown(root, uid, gid)
-    data = root / "data"
-    subprocess.run([*prefix, initdb, "-D", str(data), "-U", "causalmol", "-A", "trust", "-E", "UTF8", "--no-sync"],
-                   check=True, capture_output=True)
-    log = (root / "postgres.log").open("w")
-    proc = subprocess.Popen(
-        [*prefix, postgres, "-D", str(data), "-p", str(port), "-h", "127.0.0.1", "-k", str(root),
-         "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    dsn = f"host=127.0.0.1 port={port} user=causalmol dbname=postgres"
+    server = PostgresServer(port)
     try:
-        wait_until(lambda: psycopg.connect(dsn, connect_timeout=2).close() is None, 30, "postgres")
-        yield f"postgresql+psycopg://causalmol@127.0.0.1:{port}/postgres"
+        server.start()
+        yield server.url
     finally:
-        stop_process(proc, 20)
-        log.close()
-        shutil.rmtree(root, ignore_errors=True)
+        server.remove()
 
 
 def create_database(url: str, name: str) -> str:

@@ -118,9 +118,10 @@ def build_spec(version: str, max_molecules: int = 100_000) -> dict[str, Any]:
         "/healthz": {"get": {"operationId": "healthz", "summary": "Liveness",
                              "responses": {"200": {"description": "ok"}}}},
         "/readyz": {"get": {"operationId": "readyz",
-                            "summary": "Readiness: broker, a live worker on each queue, a model in the store",
+                            "summary": "Readiness: broker, a live worker on each queue, a model, the database",
                             "responses": {"200": {"description": "ready"},
-                                          "503": _json("Error", "not_ready, with the failing checks")}}},
+                                          "503": _json("Error", "not_ready; details.checks: broker, queue:<name>, "
+                                                       "models, database, each true or false")}}},
     }
     from services.gateway.openapi_jobs import add_job_control  # imports the paging schemas
 

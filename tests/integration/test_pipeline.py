@@ -93,7 +93,7 @@ def test_readyz_reports_every_queue(gateway) -> None:
     assert response.status_code == 200
     assert response.json()["checks"] == {
         "broker": True, "queue:featurizer": True, "queue:scoring": True, "queue:predictor": True, "queue:causal": True,
-        "models": True,
+        "models": True, "database": True,
     }
 
 

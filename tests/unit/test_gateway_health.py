@@ -1,4 +1,5 @@
-"""services/gateway/health.py: liveness, and readiness from the broker and the queues' consumers."""
+"""services/gateway/health.py: liveness, and readiness from the broker, the queues' consumers, the model store and
+the service database."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def make_client(settings, store, tmp_path, with_model=True):
 
 @pytest.fixture
 def embedded_client(tmp_path):
-    return make_client(load_settings({}), MemoryJobStore(), tmp_path)
+    return make_client(load_settings({"CAUSALMOL_HOME": str(tmp_path)}), MemoryJobStore(), tmp_path)
 
 
 def test_healthz(embedded_client):
@@ -40,7 +41,8 @@ def test_not_ready_without_consumers(embedded_client):
     assert response.status_code == 503
     error = response.get_json()["error"]
     assert error["code"] == "not_ready"
-    assert error["details"]["checks"] == {"broker": True, **{f"queue:{q}": False for q in QUEUES}, "models": True}
+    assert error["details"]["checks"] == {"broker": True, **{f"queue:{q}": False for q in QUEUES}, "models": True,
+                                          "database": True}
     assert error["message"] == "not ready: queue:causal, queue:featurizer, queue:predictor, queue:scoring"
 
 
@@ -49,11 +51,13 @@ def test_ready_when_every_queue_is_consumed(embedded_client, monkeypatch):
     response = embedded_client.get("/readyz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ready", "mode": "embedded",
-                                   "checks": {"broker": True, **{f"queue:{q}": True for q in QUEUES}, "models": True}}
+                                   "checks": {"broker": True, **{f"queue:{q}": True for q in QUEUES}, "models": True,
+                                              "database": True}}
 
 
 def test_not_ready_without_any_model(tmp_path, monkeypatch):
-    client = make_client(load_settings({}), MemoryJobStore(), tmp_path, with_model=False)
+    client = make_client(load_settings({"CAUSALMOL_HOME": str(tmp_path)}), MemoryJobStore(), tmp_path,
+                         with_model=False)
     monkeypatch.setattr(health, "consumed_queues", lambda embedded, timeout=1.0: set(QUEUES))
     response = client.get("/readyz")
     assert response.status_code == 503
@@ -68,12 +72,26 @@ def test_one_missing_queue_is_not_ready(embedded_client, monkeypatch):
 
 
 def test_unreachable_broker_is_not_ready_and_skips_the_worker_check(tmp_path, monkeypatch):
-    settings = load_settings({"CAUSALMOL_REDIS_URL": "redis://127.0.0.1:1/0"})
+    settings = load_settings({"CAUSALMOL_REDIS_URL": "redis://127.0.0.1:1/0", "CAUSALMOL_HOME": str(tmp_path)})
     client = make_client(settings, RedisJobStore(settings.redis_url, 60, timeout=0.5), tmp_path)
     monkeypatch.setattr(health, "consumed_queues", lambda *a, **k: pytest.fail("workers inspected without a broker"))
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["error"]["details"]["checks"]["broker"] is False
+
+
+def test_an_unreachable_database_is_not_ready_without_its_address_or_the_error(tmp_path, monkeypatch):
+    url = "postgresql://causalmol:hunter2@127.0.0.1:1/causalmol"  # nothing listens on port 1
+    client = make_client(load_settings({"CAUSALMOL_HOME": str(tmp_path), "CAUSALMOL_DATABASE_URL": url}),
+                         MemoryJobStore(), tmp_path)
+    monkeypatch.setattr(health, "consumed_queues", lambda embedded, timeout=1.0: set(QUEUES))
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    error = response.get_json()["error"]
+    assert (error["code"], error["message"], error["details"]["checks"]["database"]) == (
+        "not_ready", "not ready: database", False)
+    body = response.get_data(as_text=True)
+    assert "hunter2" not in body and "127.0.0.1" not in body and "refused" not in body.lower()
 
 
 def test_consumed_queues_embedded_without_a_worker():
