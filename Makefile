@@ -26,7 +26,8 @@ run: install
 	echo "Your local API key: $$KEY (also in $(CAUSALMOL_HOME)/dev-api-key). Try:" && \
 	echo "  curl -s -X POST http://$(HOST):$(PORT)/v1/predictions -H 'Content-Type: application/json' \\" && \
 	echo "    -H \"Authorization: Bearer $$KEY\" \\" && \
-	echo "    -d '{\"model\": \"akt1\", \"wait\": 10, \"molecules\": [{\"id\": \"capivasertib\", \"smiles\": \"NC(=O)C1(CCN(CC1)c1ncnc2[nH]ccc12)Cc1ccc(Cl)cc1\"}, {\"id\": \"bad\", \"smiles\": \"C1CC\"}]}'"
+	echo "    -d '{\"model\": \"akt1\", \"wait\": 10, \"molecules\": [{\"id\": \"capivasertib\", \"smiles\": \"NC(=O)C1(CCN(CC1)c1ncnc2[nH]ccc12)Cc1ccc(Cl)cc1\"}, {\"id\": \"bad\", \"smiles\": \"C1CC\"}]}'" && \
+	echo "Pages in a browser: http://$(HOST):$(PORT)/v1/models/akt1/card (it asks for the key once)."
 	@echo
 	env -u CAUSALMOL_REDIS_URL $(BIN)/causalmol gateway --bind $(HOST):$(PORT)
 

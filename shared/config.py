@@ -47,6 +47,7 @@ class Settings:
     database_url: str = "sqlite:///var/causalmol.db"  # API keys and the audit trail
     auth_required: bool = True  # only embedded mode may turn it off (CAUSALMOL_AUTH=disabled)
     rate_limit: str = "600/minute"  # per API key, unless the key has its own
+    session_secret: str | None = None  # signs browser sign-in cookies; embedded mode keeps one under home
 
     @property
     def embedded(self) -> bool:
@@ -85,6 +86,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         database_url=env.get("CAUSALMOL_DATABASE_URL") or f"sqlite:///{home / 'causalmol.db'}",
         auth_required=auth_required(env),
         rate_limit=env.get("CAUSALMOL_RATE_LIMIT", "600/minute"),
+        session_secret=env.get("CAUSALMOL_SESSION_SECRET") or None,
     )
 
 

@@ -88,6 +88,9 @@ def database_url() -> Iterator[str]:
 DEFAULT_KEYS: dict[str, str] = {}
 TEST_PROJECT = "tests"
 WEBHOOK_SECRET = "test-webhook-secret"
+# Signs the browser sign-in cookie: a distributed gateway has browser sign-in only with one (embedded mode makes its
+# own under CAUSALMOL_HOME). Every distributed gateway the tests start gets it through ``stack_env``.
+SESSION_SECRET = "test-session-secret-0123456789abcdef"
 
 
 def create_test_key(env: dict[str, str], project: str = TEST_PROJECT, scopes: tuple[str, ...] = ("predict", "train"),
@@ -141,6 +144,7 @@ def stack_env(redis_url: str, models_dir: Path, database_url: str,
         "CAUSALMOL_MAX_CONTENT_LENGTH": str(2 * 1024 * 1024),
         "CAUSALMOL_LOG_LEVEL": "INFO",
         "CAUSALMOL_WEBHOOK_SECRET": WEBHOOK_SECRET,  # signs the callbacks a test's receiver checks
+        "CAUSALMOL_SESSION_SECRET": SESSION_SECRET,  # browser sign-in for the pages
     }
     return {**env, "CAUSALMOL_API_KEY": create_test_key(env)}  # the CLI and the Python client read it
 

@@ -19,6 +19,8 @@
 #   CAUSALMOL_STACK_READY_TIMEOUT  seconds to wait for /readyz after starting         (default 90)
 #   CAUSALMOL_STACK_STOP_TIMEOUT   seconds between SIGTERM and SIGKILL when stopping  (default 30)
 #   CAUSALMOL_MODELS_DIR           model store                                        (default <state dir>/models)
+#   CAUSALMOL_SESSION_SECRET       signs the pages' browser sign-in cookie            (default: made once, kept in
+#                                  <state dir>/session-secret, mode 600)
 # Other CAUSALMOL_* settings (log level, chunk size, result TTL...) pass through to every service.
 set -euo pipefail
 # No job control, even if the caller asked for it: background jobs then stay in this script's process group, so
@@ -197,8 +199,21 @@ start_workers() {
     done
 }
 
+# The browser sign-in's cookie secret (a distributed gateway has sign-in only with one): the caller's, else one made
+# on the first `up` and kept in the state dir, so browser sessions outlive a restart. Only the gateway gets it.
+session_secret() {
+    local file="$STATE/session-secret"
+    if [[ ! -s "$file" ]]; then
+        (umask 077 && "$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(32))' >"$file.tmp") &&
+            mv -f "$file.tmp" "$file" || die "could not write $file"
+    fi
+    cat "$file"
+}
+
 start_gateway() {
-    launch gateway "$CAUSALMOL" gateway --bind "127.0.0.1:$PORT" --workers 2
+    local secret="${CAUSALMOL_SESSION_SECRET:-}"
+    [[ -n "$secret" ]] || secret="$(session_secret)"
+    CAUSALMOL_SESSION_SECRET="$secret" launch gateway "$CAUSALMOL" gateway --bind "127.0.0.1:$PORT" --workers 2
 }
 
 http_status() { curl -s -o /dev/null -m 5 -w '%{http_code}' "$READY_URL" 2>/dev/null || true; }

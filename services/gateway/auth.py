@@ -1,4 +1,5 @@
-"""Who is calling: every request but the open ones carries an API key (``Authorization: Bearer`` or ``X-API-Key``).
+"""Who is calling: every request but the open ones carries an API key (``Authorization: Bearer`` or ``X-API-Key``),
+or, for a browser opening a page, the signed cookie of a sign-in (``services/gateway/session.py``).
 
 A ``before_request`` hook resolves the key to a ``Principal`` on ``g.principal`` (401 without a valid key), checks
 the scope the view asks for with ``@requires`` (403), and Flask-Limiter holds each key to its rate (429 with
@@ -15,6 +16,7 @@ from flask import Flask, Response, g, has_request_context, request
 from flask_limiter import HeaderNames, Limiter, RateLimitExceeded
 
 from services.accounts.keys import SCOPES, Principal, authenticate
+from services.gateway import session
 from services.gateway.errors import error_response
 from shared.config import Settings
 from shared.errors import AuthenticationRequired, InsufficientScope, RateLimited
@@ -22,7 +24,7 @@ from shared.errors import AuthenticationRequired, InsufficientScope, RateLimited
 logger = logging.getLogger(__name__)
 
 OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/favicon.ico")  # the icon: a 204, no data
-OPEN_PREFIXES = ("/docs",)
+OPEN_PREFIXES = ("/docs", "/v1/session")  # the sign-in form checks the key it is given itself
 LIMITER_RETRY_AFTER = "X-RateLimit-Retry-After"
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -62,14 +64,20 @@ def presented_key() -> str | None:
 
 def init_app(app: Flask, settings: Settings) -> Limiter:
     """Install authentication, then rate limiting (which needs the principal), on ``app``."""
+    session.init_app(app, settings)  # the sign-in cookie's secret (none: browser sign-in is off)
 
     @app.before_request
-    def _authenticate() -> None:
+    def _authenticate() -> Response | None:
         g.principal = None
         if not settings.auth_required or is_open(request.path):
-            return
+            return None
         token = presented_key()
-        principal = authenticate(token, settings.database_url) if token else None
+        if token is None and session.accepts_cookie():  # a browser opening a page: its sign-in, or the form
+            principal = session.cookie_principal(settings.database_url)
+            if principal is None and (to_form := session.redirect_to_sign_in()) is not None:
+                return to_form
+        else:  # a header always wins, and a wrong one is a 401 (an API client is not sent to a form)
+            principal = authenticate(token, settings.database_url) if token else None
         if principal is None:
             raise AuthenticationRequired(
                 "this route needs an API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
@@ -79,6 +87,7 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         if scope and not principal.allows(scope):
             raise InsufficientScope(f"this route needs the '{scope}' scope; the key has {sorted(principal.scopes)}",
                                     {"required_scope": scope, "scopes": sorted(principal.scopes)})
+        return None
 
     @app.after_request  # runs after the limiter's own hook has written its headers
     def _challenge(response: Response) -> Response:

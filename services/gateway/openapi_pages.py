@@ -1,11 +1,12 @@
-"""The OpenAPI part of the chemist's pages (``services/gateway/pages.py``): HTML and SVG answers, errors as JSON.
-``services/gateway/openapi.py`` calls ``add_pages`` on its paths."""
+"""The OpenAPI part of the chemist's pages (``services/gateway/pages.py``): HTML and SVG answers, errors as JSON,
+and the browser sign-in they redirect to. ``services/gateway/openapi.py`` calls ``add_pages`` on its paths."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from services.gateway.openapi_session import BACK_TO_FORM, add_session
 from services.gateway.pages import MAX_PAGE_ROWS
 from shared.depiction import MAX_ATOMS
 
@@ -52,5 +53,11 @@ def add_pages(paths: dict[str, dict[str, Any]], json_answer: JsonAnswer) -> None
                       "422": error(f"no_structure: the molecule failed; structure_too_large: over {MAX_ATOMS} "
                                    "heavy atoms"),
                       "503": error("depiction_not_ready: still being drawn, ask again")}}}
+    # A browser without a key or a valid sign-in cookie is sent to the form (303), which brings it back.
+    for path in ("/v1/models/{ref}/card", "/v1/jobs/{job_id}/page", "/v1/jobs/{job_id}/results/{ref}/depiction.svg"):
+        paths[path]["get"]["responses"]["303"] = BACK_TO_FORM
+        paths[path]["get"]["description"] = ("Also takes the cookie of a browser sign-in (/v1/session); without "
+                                             "credentials a browser is redirected there.")
+    add_session(paths)
     paths["/favicon.ico"] = {"get": {"operationId": "favicon", "summary": "No icon: browsers ask for one",
                                      "responses": {"204": {"description": "nothing"}}}}

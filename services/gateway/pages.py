@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request, url_for
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from services.gateway import pages_service
+from services.gateway import pages_service, session
 from services.gateway.context import gateway_context
 from shared.depiction import HEIGHT, STATUS_COLOURS, WIDTH
 
@@ -41,6 +41,8 @@ def favicon() -> Response:
 
 
 bp.record_once(lambda state: state.app.add_url_rule("/favicon.ico", "favicon", favicon))
+# The browser sign-in that lets a chemist open these pages without a header comes with them.
+bp.record_once(lambda state: state.app.register_blueprint(session.bp))
 
 
 @bp.get("/models/<ref>/card")

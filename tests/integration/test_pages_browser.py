@@ -1,18 +1,23 @@
 """The chemist's pages in a real headless Chromium: the model card, a job's results page and one depiction, served
 by the embedded gateway (gunicorn, its worker thread drawing the structures with RDKit) for a model with a real
 causal profile, and Swagger UI. Each page loads with no console error, every image decodes at its size, and a
-screenshot is kept in ``test-artifacts/``."""
+screenshot is kept in ``test-artifacts/``. Then on the distributed stack, where keys are required: the browser signs
+in through the form and opens the card and a results page with no header, and a revoked key's session is sent back
+to the form."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from tests.conftest import CAUSALMOL, REPO, start_gateway, stop_process
+from services.accounts.keys import revoke_key
+from services.gateway.session import COOKIE, verify
+from tests.conftest import CAUSALMOL, REPO, SESSION_SECRET, create_test_key, start_gateway, stop_process, wait_until
 from tests.integration.browser import chromium, image_sizes, open_page
 
 pytestmark = pytest.mark.integration
@@ -112,3 +117,45 @@ def test_swagger_ui_lists_the_routes(profiled_gateway, browser) -> None:
     spec = requests.get(profiled_gateway.url("/openapi.json"), timeout=10).json()
     assert "/v1/predictions" in paths and paths == set(spec["paths"])
     assert errors + [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+@pytest.fixture(scope="module")
+def lab_job(gateway, stack_env) -> tuple[str, str]:
+    """A succeeded job on the distributed stack, made with a key of its own (the test revokes it)."""
+    token = create_test_key(stack_env, project="lab-browser", scopes=("predict",))
+    answer = requests.post(gateway.url("/v1/predictions"), headers={"Authorization": f"Bearer {token}"},
+                           json={"model": "akt1", "molecules": MOLECULES, "wait": 30}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    return token, answer.json()["job_id"]
+
+
+def path_of(browser) -> str:
+    return urlsplit(browser.current_url).path
+
+
+def test_a_browser_signs_in_through_the_form_and_opens_the_pages_without_a_header(gateway, stack_env, lab_job,
+                                                                                  browser) -> None:
+    token, job_id = lab_job
+    results_page = gateway.url(f"/v1/jobs/{job_id}/page")
+    assert open_page(browser, gateway.url("/v1/models/akt1/card"), "sign-in-form") == []
+    assert path_of(browser) == "/v1/session"  # no key: sent to the form
+    browser.find_element("id", "api_key").send_keys(token)
+    browser.find_element("css selector", "#sign-in button[type=submit]").click()
+    wait_until(lambda: path_of(browser) == "/v1/models/akt1/card", 60, "the card after signing in")
+    assert open_page(browser, browser.current_url, "card-signed-in") == []
+    plots = image_sizes(browser)
+    assert "parity" in {i["plot"] for i in plots}
+    assert all(i["complete"] and i["natural"] > 100 for i in plots), plots
+    cookie = browser.get_cookie(COOKIE)
+    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict" and token not in cookie["value"]
+
+    assert open_page(browser, results_page, "results-signed-in") == []
+    assert path_of(browser) == f"/v1/jobs/{job_id}/page"
+    assert len(browser.find_elements("css selector", "tr[data-index]")) == len(MOLECULES)
+    structures = image_sizes(browser, "tr[data-index] img")
+    assert len(structures) == 2 and all(i["complete"] and i["natural"] == 320 for i in structures), structures
+
+    revoke_key(verify(SESSION_SECRET, cookie["value"]), database_url=stack_env["CAUSALMOL_DATABASE_URL"])
+    assert open_page(browser, results_page, "revoked-session") == []
+    assert path_of(browser) == "/v1/session" and browser.find_elements("id", "api_key")
+    assert browser.get_cookie(COOKIE) is None

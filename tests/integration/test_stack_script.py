@@ -62,3 +62,11 @@ def test_stack_keeps_jobs_while_workers_are_stopped(stack) -> None:
     while requests.get(job_url, timeout=5).json()["status"] != "succeeded" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert requests.get(job_url, timeout=5).json()["status"] == "succeeded"
+
+
+def test_stack_gateway_has_browser_sign_in(stack) -> None:
+    """stack.sh gives its gateway a session secret (made once in the state dir): the sign-in form is served, not
+    the 404 sign_in_disabled of a distributed gateway without one."""
+    _, url = stack
+    form = requests.get(f"{url}/v1/session", headers={"Authorization": None}, timeout=10)
+    assert form.status_code == 200 and 'name="api_key"' in form.text

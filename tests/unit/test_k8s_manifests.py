@@ -172,3 +172,16 @@ def test_the_configmap_holds_settings_the_code_reads_and_paths_the_pods_mount():
     assert with_models == 5  # the gateway, the scoring, predictor and causal workers, models-init (not the featurizer)
     assert {d["metadata"]["name"] for d in resources() if d["kind"] == "PersistentVolumeClaim"} == {
         "causalmol-models", "causalmol-datasets"}
+
+
+def test_only_the_gateway_reads_the_session_secret_and_it_is_optional():
+    """The browser sign-in's cookie secret: one optional Secret for every gateway replica, never in a worker."""
+    def session_refs(container: dict) -> list[dict]:
+        return [s["secretRef"] for s in container.get("envFrom", [])
+                if s.get("secretRef", {}).get("name") == "causalmol-session"]
+
+    gateway = one("Deployment", "gateway")["spec"]["template"]["spec"]["containers"][0]
+    assert session_refs(gateway) == [{"name": "causalmol-session", "optional": True}]
+    assert [c["name"] for c in containers() if session_refs(c)] == ["gateway"]
+    assert "CAUSALMOL_SESSION_SECRET" not in one("ConfigMap", "causalmol-config")["data"]
+    assert load_settings({"CAUSALMOL_SESSION_SECRET": "x" * 64}).session_secret == "x" * 64
