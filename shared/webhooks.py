@@ -1,8 +1,10 @@
 """Webhook signatures and the moment a job's callback is sent; the delivery itself is ``services/webhooks``.
 
 A callback is ``POST callback_url`` with a JSON body, signed with HMAC-SHA256 over ``"<timestamp>.<raw body>"``
-(the timestamp lets a receiver refuse replays). Headers: ``X-Causalmol-Timestamp`` (Unix seconds),
-``X-Causalmol-Signature: sha256=<hex>``, ``X-Causalmol-Event`` and ``X-Causalmol-Delivery``.
+(the timestamp lets a receiver refuse replays), with the job's project's own secret if it has one (the accounts
+database, ``services/accounts/webhook_secrets.py``), else ``CAUSALMOL_WEBHOOK_SECRET``; with neither, a
+``callback_url`` is refused (400) and nothing is ever sent unsigned. Headers: ``X-Causalmol-Timestamp`` (Unix
+seconds), ``X-Causalmol-Signature: sha256=<hex>``, ``X-Causalmol-Event`` and ``X-Causalmol-Delivery``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from typing import Any
 
 from shared.config import Settings
+from shared.job_control import NO_PROJECT
 from shared.job_status import FAILED, SUCCEEDED
 
 logger = logging.getLogger(__name__)
@@ -27,10 +30,18 @@ EVENTS = {SUCCEEDED: "job.succeeded", FAILED: "job.failed"}
 
 
 def secret_for(settings: Settings, project: str | None) -> str | None:
-    """The key a job's callbacks are signed with: the one configured secret for now.
+    """The key a job's callbacks are signed with: its project's own secret, else the configured fallback.
 
-    The single place to swap for a per-project secret (the job's ``project`` is passed for that reason).
+    Read from the database by project id where it is needed (the gateway's check of a ``callback_url``, the
+    webhooks worker), so a secret never travels in a broker message or sits in a job record. A database error
+    propagates: a callback is never signed with the fallback because the project's secret could not be read.
     """
+    if project and project != NO_PROJECT:
+        from services.accounts.webhook_secrets import project_secret  # the database layer: gateway and workers
+
+        own = project_secret(project, settings.database_url)
+        if own:
+            return own
     return settings.webhook_secret
 
 

@@ -1,4 +1,5 @@
-"""``causalmol keys create|list|revoke|dev``: manage API keys on the server, straight in the service database."""
+"""``causalmol keys create|list|revoke|dev`` and ``causalmol keys webhook-secret rotate|list|remove``: manage API
+keys and projects' webhook secrets on the server, straight in the service database."""
 
 from __future__ import annotations
 
@@ -75,8 +76,67 @@ def run_dev(_args: argparse.Namespace) -> int:
     return 0
 
 
+def run_secret_rotate(args: argparse.Namespace) -> int:
+    from services.accounts.webhook_secrets import rotate_secret
+    from shared.errors import InvalidRequest
+
+    try:
+        secret, described = rotate_secret(args.project)
+    except InvalidRequest as exc:
+        print(f"causalmol keys webhook-secret rotate: {exc.message}: {exc.details.get('fields')}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({**described, "secret": secret}))
+    else:
+        print(secret)
+        print(f"webhook secret of project {args.project} {'rotated' if described['replaced'] else 'created'}; "
+              "it is shown this once and signs the project's next callbacks", file=sys.stderr)
+    return 0
+
+
+def run_secret_list(args: argparse.Namespace) -> int:
+    from services.accounts.webhook_secrets import list_secrets
+
+    listed = [s for s in list_secrets() if args.project in (None, s["project"])]
+    if args.json:
+        print(json.dumps(listed, indent=2))
+        return 0
+    for entry in listed:
+        print(f"{entry['project']:<32} since {entry['created_at']}")
+    return 0
+
+
+def run_secret_remove(args: argparse.Namespace) -> int:
+    from services.accounts.webhook_secrets import remove_secret
+
+    if not remove_secret(args.project):
+        print(f"causalmol keys webhook-secret remove: project {args.project} has no secret of its own",
+              file=sys.stderr)
+        return 1
+    print(f"webhook secret of project {args.project} removed; its callbacks fall back to CAUSALMOL_WEBHOOK_SECRET "
+          "(refused while that is unset)")
+    return 0
+
+
+def add_secret_commands(keys: argparse._SubParsersAction) -> None:
+    parser = keys.add_parser("webhook-secret", help="a project's own webhook signing secret")
+    sub = parser.add_subparsers(dest="webhook_secret", required=True)
+    rotate = sub.add_parser("rotate", help="make or replace the project's secret; prints it once")
+    rotate.add_argument("--project", required=True)
+    rotate.add_argument("--json", action="store_true", help="print the secret and its description as JSON")
+    rotate.set_defaults(run=run_secret_rotate)
+    listing = sub.add_parser("list", help="the projects that have a secret (never the secrets)")
+    listing.add_argument("--project", default=None)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=run_secret_list)
+    remove = sub.add_parser("remove", help="forget the project's secret (back to CAUSALMOL_WEBHOOK_SECRET)")
+    remove.add_argument("--project", required=True)
+    remove.set_defaults(run=run_secret_remove)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    keys = commands.add_parser("keys", help="manage API keys (on the server: writes the service database)")
+    keys = commands.add_parser("keys", help="manage API keys and webhook secrets (on the server: writes the service "
+                                            "database)")
     sub = keys.add_subparsers(dest="keys", required=True)
     create = sub.add_parser("create", help="create a key; prints its token once")
     create.add_argument("--project", required=True, help="the project the key works in")
@@ -95,3 +155,4 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     revoke.set_defaults(run=run_revoke)
     dev = sub.add_parser("dev", help="print the local development key, creating it if needed (make run)")
     dev.set_defaults(run=run_dev)
+    add_secret_commands(sub)

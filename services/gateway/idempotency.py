@@ -51,7 +51,8 @@ def set_job_options(data: dict[str, Any]) -> None:
     """Keep the request's job options for ``start_job``; a callback needs a signing secret to be accepted."""
     options = {k: data.get(k) for k in ("client_reference", "callback_url") if data.get(k) is not None}
     if "callback_url" in options and not secret_for(gateway_context().settings, current_project()):
-        raise InvalidRequest("callback_url needs a webhook secret: set CAUSALMOL_WEBHOOK_SECRET",
+        raise InvalidRequest("callback_url needs a webhook secret: the project's own (causalmol keys webhook-secret "
+                             "rotate) or CAUSALMOL_WEBHOOK_SECRET",
                              {"fields": {"callback_url": ["webhooks are not configured on this server"]}})
     g.job_options = options
 

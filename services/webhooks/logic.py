@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import requests
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared.config import Settings
 from shared.job_status import utc_now
@@ -51,13 +52,21 @@ def deliver(store: Any, settings: Settings, job_id: str, event: str, attempt: in
     if record is None or not record.get("callback_url"):
         logger.warning("job %s expired or has no callback_url: %s not sent", job_id, event)
         return None
-    secret = secret_for(settings, record.get("project"))
+    try:
+        secret = secret_for(settings, record.get("project"))
+    except SQLAlchemyError as exc:  # never the fallback instead of a project's own secret: try again later
+        _record_attempt(store, job_id, event, attempt, None, "secret_unavailable")
+        raise DeliveryFailed(f"job {job_id} {event} attempt {attempt}: the project's secret could not be read") from exc
+    if not secret:  # removed since the job was accepted, and no fallback: nothing is ever sent unsigned
+        _record_attempt(store, job_id, event, attempt, None, "no_webhook_secret")
+        logger.error("job %s: %s not sent: project %s has no webhook secret and there is no fallback", job_id, event,
+                     record.get("project"))
+        return None
     body = json.dumps(callback_body(record, event), separators=(",", ":")).encode()
     timestamp = str(int(time.time()))
     headers = {"Content-Type": "application/json", EVENT_HEADER: event, TIMESTAMP_HEADER: timestamp,
-               DELIVERY_HEADER: uuid.uuid4().hex, "User-Agent": "causalmol-webhooks"}
-    if secret:
-        headers[SIGNATURE_HEADER] = signature(secret, timestamp, body)
+               DELIVERY_HEADER: uuid.uuid4().hex, "User-Agent": "causalmol-webhooks",
+               SIGNATURE_HEADER: signature(secret, timestamp, body)}
     status_code: int | None = None
     error: str | None = None
     try:
@@ -66,9 +75,14 @@ def deliver(store: Any, settings: Settings, job_id: str, event: str, attempt: in
         status_code = response.status_code
     except requests.RequestException as exc:
         error = type(exc).__name__  # the kind of failure only: the receiver's address is the caller's own anyway
-    store.add_callback(job_id, {"event": event, "attempt": attempt, "status_code": status_code, "at": utc_now(),
-                                **({"error": error} if error else {})})
+    _record_attempt(store, job_id, event, attempt, status_code, error)
     if status_code is None or not 200 <= status_code < 300:
         raise DeliveryFailed(f"job {job_id} {event} attempt {attempt}: {status_code or error}")
     logger.info("job %s: %s delivered (attempt %d, %d)", job_id, event, attempt, status_code)
     return status_code
+
+
+def _record_attempt(store: Any, job_id: str, event: str, attempt: int, status_code: int | None,
+                    error: str | None) -> None:
+    store.add_callback(job_id, {"event": event, "attempt": attempt, "status_code": status_code, "at": utc_now(),
+                                **({"error": error} if error else {})})

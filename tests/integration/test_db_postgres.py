@@ -48,8 +48,8 @@ def test_keys_and_records_live_in_postgresql_and_records_are_append_only(fresh):
 
 def test_the_migrations_go_down_and_up_again(fresh):
     after_down, after_up = downgrade_then_upgrade(fresh)
-    assert not {"api_keys", "audit_records"} & after_down
-    assert {"api_keys", "audit_records"} <= after_up
+    assert not {"api_keys", "webhook_secrets", "audit_records"} & after_down
+    assert {"api_keys", "webhook_secrets", "audit_records"} <= after_up
 
 
 def test_an_audit_record_skips_the_flush_for_its_own_transaction_only(fresh):

@@ -4,6 +4,7 @@ webhooks with retries, listing by client reference, cancel, and results streamed
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import uuid
 from datetime import datetime
@@ -12,7 +13,7 @@ import pytest
 import requests
 
 from shared.webhooks import EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from tests.conftest import WEBHOOK_SECRET, poll_job, wait_until
+from tests.conftest import CAUSALMOL, REPO, WEBHOOK_SECRET, create_test_key, poll_job, wait_until
 from tests.webhook_receiver import webhook_receiver
 
 pytestmark = pytest.mark.integration
@@ -51,6 +52,25 @@ def test_a_webhook_receiver_gets_one_correctly_signed_call(gateway) -> None:
     assert [(a["event"], a["attempt"], a["status_code"]) for a in job["callbacks"]] == [("job.succeeded", 1, 204)]
     listed = requests.get(gateway.url("/v1/jobs"), params={"client_reference": reference}, timeout=10).json()
     assert [j["job_id"] for j in listed["jobs"]] == [job_id]
+
+
+def test_a_project_with_its_own_secret_gets_callbacks_signed_with_it_not_the_global_one(gateway, stack_env) -> None:
+    project = f"wh-{uuid.uuid4().hex[:8]}"
+    key = create_test_key(stack_env, project=project)
+    rotated = subprocess.run([*CAUSALMOL, "keys", "webhook-secret", "rotate", "--project", project], env=stack_env,
+                             cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+    secret = rotated.stdout.strip()
+    with webhook_receiver() as receiver:
+        response = requests.post(gateway.url("/v1/predictions"), headers={"Authorization": f"Bearer {key}"},
+                                 json={"model": "akt1", "molecules": MOLECULES[:2], "callback_url": receiver.url},
+                                 timeout=40)
+        assert response.status_code in (200, 202), response.text
+        assert receiver.arrived.wait(60), "no callback arrived"
+    (call,) = receiver.calls
+    timestamp, signed = call.headers[TIMESTAMP_HEADER], call.headers[SIGNATURE_HEADER]
+    assert json.loads(call.body)["job_id"] == response.json()["job_id"]
+    assert verify(secret, timestamp, call.body, signed)
+    assert not verify(WEBHOOK_SECRET, timestamp, call.body, signed)
 
 
 def test_a_failing_receiver_is_retried_with_backoff(gateway) -> None:

@@ -116,6 +116,25 @@ def test_a_callback_needs_a_configured_secret(client, ctx, monkeypatch):
     assert "CAUSALMOL_WEBHOOK_SECRET" in response.get_json()["error"]["message"]
 
 
+def test_a_projects_own_secret_is_enough_for_a_callback_without_the_global_one(client, ctx, tmp_path):
+    from flask import g
+
+    from services.accounts.keys import Principal
+    from services.accounts.webhook_secrets import rotate_secret
+
+    database = f"sqlite:///{tmp_path / 'causalmol.db'}"
+    rotate_secret("lab-a", database)
+    client.application.extensions["causalmol"] = GatewayContext(Settings(database_url=database), ctx.job_store,
+                                                                ctx.model_store)
+    project = {"name": "lab-a"}
+    client.application.before_request(lambda: setattr(g, "principal", Principal("k", project["name"],
+                                                                                frozenset({"predict"}))))
+    assert predict(client, 1, callback_url="http://127.0.0.1:9/hook").status_code == 202
+    project["name"] = "lab-b"  # no secret of its own, and no fallback
+    response = predict(client, 1, callback_url="http://127.0.0.1:9/hook")
+    assert response.status_code == 400 and "webhook-secret rotate" in response.get_json()["error"]["message"]
+
+
 def test_a_big_job_yields_to_small_ones_at_the_broker(client):
     predict(client, 1)
     predict(client, 3)

@@ -50,3 +50,23 @@ def test_the_development_key_is_made_once_and_printed_again(keys, tmp_path):
     assert keys("dev")[1].strip() == first
     assert (tmp_path / "dev-api-key").stat().st_mode & 0o777 == 0o600
     assert authenticate(first).scopes == {"admin"}
+
+
+def test_a_webhook_secret_is_printed_once_on_rotate_listed_without_it_and_removed(keys):
+    from services.accounts.webhook_secrets import project_secret
+
+    status, out, err = keys("webhook-secret", "rotate", "--project", "lab-a")
+    secret = out.strip()
+    assert status == 0 and secret.startswith("whsec_") and "created" in err and "shown this once" in err
+    assert project_secret("lab-a") == secret
+    status, out, err = keys("webhook-secret", "rotate", "--project", "lab-a", "--json")
+    rotated = json.loads(out)
+    assert status == 0 and rotated["replaced"] is True and rotated["secret"] != secret
+    assert project_secret("lab-a") == rotated["secret"]
+    status, out, _ = keys("webhook-secret", "list", "--json")
+    assert status == 0 and [s["project"] for s in json.loads(out)] == ["lab-a"]
+    assert rotated["secret"] not in out and rotated["secret"] not in keys("webhook-secret", "list")[1]
+    assert keys("webhook-secret", "remove", "--project", "lab-a")[0] == 0
+    assert project_secret("lab-a") is None
+    assert keys("webhook-secret", "remove", "--project", "lab-a")[0] == 1
+    assert keys("webhook-secret", "rotate", "--project", "Lab A")[0] == 2

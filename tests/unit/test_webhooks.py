@@ -92,3 +92,56 @@ def test_a_finished_job_is_notified_once_and_an_active_one_not_at_all(monkeypatc
     active = uuid.uuid4().hex
     store.create(new_job_record(active, None, 1, 1, extra={"callback_url": "http://127.0.0.1:9/hook"}))
     assert notify_if_finished(store, active) is False
+
+
+def project_job(store, url: str, project: str) -> str:
+    job_id = uuid.uuid4().hex
+    store.create(new_job_record(job_id, None, 1, 1, extra={"callback_url": url, "project": project}))
+    store.save_chunk(job_id, 0, [{"id": "a"}])
+    return job_id
+
+
+def test_a_project_with_its_own_secret_is_signed_with_it_and_not_the_global_one(tmp_path):
+    from services.accounts.webhook_secrets import rotate_secret
+
+    database = f"sqlite:///{tmp_path / 'causalmol.db'}"
+    own, _ = rotate_secret("lab-a", database)
+    settings = Settings(webhook_secret=SECRET, webhook_timeout_seconds=2, database_url=database)
+    store = MemoryJobStore()
+    with webhook_receiver() as receiver:
+        assert deliver(store, settings, project_job(store, receiver.url, "lab-a"), "job.succeeded", 1) == 204
+        assert deliver(store, settings, project_job(store, receiver.url, "lab-b"), "job.succeeded", 1) == 204
+    own_call, other_call = receiver.calls
+    assert verify(own, own_call.headers[TIMESTAMP_HEADER], own_call.body, own_call.headers[SIGNATURE_HEADER])
+    assert not verify(SECRET, own_call.headers[TIMESTAMP_HEADER], own_call.body, own_call.headers[SIGNATURE_HEADER])
+    assert verify(SECRET, other_call.headers[TIMESTAMP_HEADER], other_call.body, other_call.headers[SIGNATURE_HEADER])
+
+
+def test_without_any_secret_nothing_is_sent_unsigned_and_the_attempt_says_why(tmp_path):
+    settings = Settings(webhook_secret=None, database_url=f"sqlite:///{tmp_path / 'causalmol.db'}")
+    store = MemoryJobStore()
+    with webhook_receiver() as receiver:
+        job_id = project_job(store, receiver.url, "lab-a")
+        assert deliver(store, settings, job_id, "job.succeeded", 1) is None
+    assert receiver.calls == []
+    (attempt,) = store.callbacks(job_id)
+    assert (attempt["status_code"], attempt["error"]) == (None, "no_webhook_secret")
+
+
+def test_an_unreadable_project_secret_is_retried_never_replaced_by_the_global_one(free_tcp_port):
+    settings = Settings(webhook_secret=SECRET, database_url=f"postgresql://nobody@127.0.0.1:{free_tcp_port}/none")
+    store = MemoryJobStore()
+    with webhook_receiver() as receiver:
+        job_id = project_job(store, receiver.url, "lab-a")
+        with pytest.raises(DeliveryFailed, match="could not be read"):
+            deliver(store, settings, job_id, "job.succeeded", 1)
+    assert receiver.calls == []
+    (attempt,) = store.callbacks(job_id)
+    assert attempt["error"] == "secret_unavailable"
+
+
+@pytest.fixture
+def free_tcp_port() -> int:
+    from tests.conftest import free_port
+
+    return free_port()  # nothing listens there: the database connection is refused
