@@ -25,13 +25,24 @@ UPLOAD_OPTIONS = {
 RESULTS_QUERY = [
     {"name": "format", "in": "query",
      "schema": {"type": "string", "enum": ["json", "csv", "sdf", "ndjson"], "default": "json"},
-     "description": "ndjson streams one result per line, read from the store chunk by chunk"},
+     "description": "ndjson streams one result per line, read from the store chunk by chunk; every line is one "
+                    "result object with job_id, model and model_version added (no header line), so a stream "
+                    "resumed at a cursor or read line by line needs nothing else"},
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10_000},
      "description": "with json: answer one page {results, next_cursor} of this many"},
     {"name": "cursor", "in": "query", "schema": {"type": "string", "pattern": r"^\d{1,9}\.\d{1,9}$"},
      "description": "the next_cursor of the previous page (json or ndjson)"},
 ]
 PAGE_OF = {"type": "object", "properties": {"next_cursor": {"type": "string", "nullable": True}}}
+PROVENANCE = {"job_id": {"type": "string"}, "model": {"type": "string", "nullable": True},
+              "model_version": {"type": "integer", "nullable": True}}
+RESULTS_PAGE = {"type": "object", "required": ["job_id", "results", "next_cursor"], "properties": {
+    **PAGE_OF["properties"], **PROVENANCE, "results": {"type": "array", "items": {"type": "object"}}}}
+RESULTS_DESCRIPTION = (
+    "With limit or cursor, format=json answers one page {job_id, model, model_version, results, next_cursor}; "
+    "without either, the whole array (each row with job_id, model and model_version). format=ndjson: one result "
+    "per line, each with job_id, model and model_version added; no header line. CSV and SDF carry the same "
+    "three on every row or record.")
 
 
 def _page(items: str, schema: dict[str, Any] | str) -> dict[str, Any]:
@@ -64,9 +75,9 @@ def add_job_control(paths: dict[str, dict[str, Any]], json_response: Callable[[s
         "responses": {"200": json_response("Job", "The cancelled job"), **errors("404", "409", "503")}}
     results = paths["/v1/jobs/{job_id}/results"]["get"]
     results["parameters"] = [p for p in results["parameters"] if p.get("name") != "format"] + RESULTS_QUERY
-    results["responses"]["200"] = {"description": "The results file, a page of results, or NDJSON", "content": {
-        "application/json": {"schema": {}}, "text/csv": {"schema": {"type": "string"}},
-        "chemical/x-mdl-sdfile": {"schema": {"type": "string"}},
+    results["responses"]["200"] = {"description": RESULTS_DESCRIPTION, "content": {
+        "application/json": {"schema": {"oneOf": [RESULTS_PAGE, {"type": "array", "items": {"type": "object"}}]}},
+        "text/csv": {"schema": {"type": "string"}}, "chemical/x-mdl-sdfile": {"schema": {"type": "string"}},
         "application/x-ndjson": {"schema": {"type": "string"}}}}
     models = paths["/v1/models"]["get"]
     models["parameters"] = [{"in": "query", "schema": PageQuerySchema}]

@@ -1,6 +1,11 @@
 """Listing and paging: jobs (filtered, newest first), a job's results (pages or NDJSON), models and datasets.
 
 Every cursor is opaque to the caller: pass back the ``next_cursor`` of the last page; null means the end.
+
+Paged results say which job and model version made them, as every export does (``shared.export``): a JSON page
+carries ``job_id``, ``model`` and ``model_version`` beside ``results``; each NDJSON line is one result with the same
+three fields added (as the rows of the JSON export are), so every line stands alone: a stream resumed at a cursor,
+split or loaded line by line into a table loses nothing, and no line is of another shape.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from services.gateway.schemas import JobSchema
 from shared.config import Settings
 from shared.datasets import META_FILE
 from shared.errors import InvalidRequest, JobAlreadyFinished, JobNotFound
+from shared.export import export_provenance
 from shared.job_control import InvalidCursor, decode_cursor, encode_cursor
 from shared.job_status import STATUSES, SUCCEEDED
 from shared.jobs import PREDICTION, JobStore
@@ -118,16 +124,18 @@ def results_page(store: JobStore, job_id: str, cursor: str | None, limit: int) -
         if len(page) == limit:
             next_cursor = None if position == f"{record['n_chunks']}.0" else position
             break
-    return {"results": page, "next_cursor": next_cursor}
+    return {**export_provenance(record), "results": page, "next_cursor": next_cursor}
 
 
 def results_ndjson(store: JobStore, job_id: str, cursor: str | None) -> Iterator[str]:
-    """One JSON result per line; the checks run before the first byte, the chunks are read as the body streams."""
+    """One JSON result per line, with its provenance; the checks run before the first byte, the chunks are read as
+    the body streams."""
     record = finished_prediction(store, job_id)
+    provenance = export_provenance(record)
 
     def lines() -> Iterator[str]:
         for _, result in iter_results(store, record, cursor):
-            yield json.dumps(result) + "\n"
+            yield json.dumps({**result, **provenance}) + "\n"
 
     return lines()
 

@@ -109,9 +109,13 @@ def test_results_stream_as_ndjson_and_page(gateway) -> None:
     with requests.get(gateway.url(f"/v1/jobs/{job['job_id']}/results"), params={"format": "ndjson"},
                       stream=True, timeout=20) as streamed:
         assert streamed.headers["Content-Type"].startswith("application/x-ndjson")
-        ids = [json.loads(line)["id"] for line in streamed.iter_lines() if line]
+        lines = [json.loads(line) for line in streamed.iter_lines() if line]
+    ids = [line["id"] for line in lines]
     assert ids == [m["id"] for m in MOLECULES]
+    provenance = {"job_id": job["job_id"], "model": job["model"]["name"], "model_version": job["model"]["version"]}
+    assert all({k: line[k] for k in provenance} == provenance for line in lines)
     page = requests.get(gateway.url(f"/v1/jobs/{job['job_id']}/results"), params={"limit": 3}, timeout=20).json()
     rest = requests.get(gateway.url(f"/v1/jobs/{job['job_id']}/results"),
                         params={"limit": 3, "cursor": page["next_cursor"]}, timeout=20).json()
     assert [r["id"] for r in page["results"] + rest["results"]] == ids and rest["next_cursor"] is None
+    assert {k: rest[k] for k in provenance} == provenance

@@ -193,6 +193,20 @@ def test_results_in_pages_and_as_ndjson(client, ctx):
     assert client.get(f"/v1/jobs/{job_id}/results?cursor=x").status_code == 400
 
 
+def test_pages_and_ndjson_lines_say_which_job_and_model_version_made_them(client, ctx):
+    job_id = predict(client, 3).get_json()["job_id"]
+    finish(ctx, job_id)
+    provenance = {"job_id": job_id, "model": "akt1", "model_version": 1}
+    for query in ("limit=2", "limit=2&cursor=1.0"):
+        page = client.get(f"/v1/jobs/{job_id}/results?{query}").get_json()
+        assert {k: page[k] for k in provenance} == provenance
+        assert not set(provenance) & set(page["results"][0])  # the envelope says it once, not each result
+    for query in ("", "&cursor=0.1"):  # a resumed stream's lines stand alone too
+        lines = client.get(f"/v1/jobs/{job_id}/results?format=ndjson{query}").get_data(as_text=True).splitlines()
+        assert lines and all({k: json.loads(line)[k] for k in provenance} == provenance for line in lines)
+        assert all("chunk" in json.loads(line) for line in lines)  # every line is a result: no header line
+
+
 def test_models_are_listed_in_pages(client):
     first = client.get("/v1/models?limit=2").get_json()
     assert [m["name"] for m in first["models"]] == ["akt1", "beta"]
