@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.gateway.schemas import JobOptionsSchema, unicode_text, wait_field
+from shared.catalog import DEFAULT_INTERVAL_RULE, INTERVAL_RULES
 from shared.model_store import NAME_PATTERN
 
 SPLITS = ("scaffold", "random", "context")
@@ -36,6 +37,12 @@ class TrainingRequestSchema(JobOptionsSchema):
         fields.String(validate=validate.Length(min=1, max=200)), load_default=None, allow_none=True,
         metadata={"description": "Columns the profile adjusts for (default: every context column); 'mechanism' may "
                                  "be declared one"},
+    )
+    intervals = fields.String(
+        load_default=DEFAULT_INTERVAL_RULE, validate=validate.OneOf(INTERVAL_RULES),
+        metadata={"description": "'single': one conformal quantile (default); 'mondrian': one per nearest-neighbour "
+                                 "similarity tertile of the calibration molecules (at least 100 per bin, else fewer "
+                                 "bins)"},
     )
     wait = WAIT
 

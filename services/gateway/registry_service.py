@@ -95,6 +95,7 @@ def submit_training(request: dict[str, Any], settings: Settings, store: JobStore
         check_smarts(smarts)
     message = {"name": request["name"], "dataset_id": meta["dataset_id"], "featurizer": featurizer,
                "estimator": estimator, "split": request["split"], "seed": request["seed"],
+               "intervals": request.get("intervals", catalog.DEFAULT_INTERVAL_RULE),
                "causal": {"treatments": list(dict.fromkeys(request.get("treatments") or [])),
                           "confounders": request.get("confounders")},
                **({"project": current_project()} if current_project() else {})}

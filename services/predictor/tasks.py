@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.predictor.training import fit_from_features
+from shared.catalog import DEFAULT_INTERVAL_RULE
 from shared.celery_app import TRAIN_TASK, PipelineTask, celery_app
 from shared.config import get_settings
 from shared.model_store import ModelStore
@@ -21,5 +22,6 @@ def train(message: dict[str, Any]) -> dict[str, Any]:
         # What the causal profile is asked to do travels with the version: the profile step reads it back.
         provenance={"job_id": message["job_id"], **({"causal": message["causal"]} if message.get("causal") else {}),
                     **({"project": message["project"]} if message.get("project") else {})},  # the owner
+        interval_rule=message.get("intervals", DEFAULT_INTERVAL_RULE),  # absent in a message queued before it
     )
     return {**message, "version": manifest["version"]}

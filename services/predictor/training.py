@@ -5,7 +5,8 @@ steps: ``featurize_dataset`` on the featurizer queue writes a features file, ``f
 predictor queue evaluates and fits. ``train_model`` is the older, single-split path over an in-memory set.
 
 The served estimator is always refit on all rows; everything measured before that refit is in the card.
-Intervals: ``fit_from_features`` calibrates per-molecule normalised conformal intervals (``conformal.py``);
+Intervals: ``fit_from_features`` calibrates per-molecule normalised conformal intervals (``conformal.py``), with one
+quantile or, when the request asks ``"intervals": "mondrian"``, one per similarity tertile;
 ``train_model`` keeps the older single constant split-conformal width.
 """
 
@@ -45,6 +46,7 @@ from services.predictor.evaluation import (
     split_keys,
 )
 from shared.applicability import AD_FILE, calibrate_threshold, pack_fingerprints
+from shared.catalog import DEFAULT_INTERVAL_RULE
 from shared.datasets import MECHANISM_COLUMN, read_meta, read_rows
 from shared.errors import InvalidRequest
 from shared.model_store import PREDICTIONS_FILE, ModelStore, parse_model_ref
@@ -177,7 +179,7 @@ def _held_out_split(split: str, keys: list[str], seed: int) -> tuple[np.ndarray,
 def fit_from_features(
     store: ModelStore, name: str, dataset_id: str, datasets_dir: Path, features_key: str,
     featurizer_spec: dict[str, Any], estimator_spec: dict[str, Any], split: str = "scaffold", seed: int = 0,
-    provenance: dict[str, Any] | None = None,
+    provenance: dict[str, Any] | None = None, interval_rule: str = DEFAULT_INTERVAL_RULE,
 ) -> dict[str, Any]:
     """Evaluate (held-out split + K-fold CV on its training side), calibrate, refit on all rows, write the card."""
     started = time.perf_counter()
@@ -212,7 +214,9 @@ def fit_from_features(
                                                               estimator_spec, seed)
     abs_oof = np.abs(y[train] - oof)
     interval = interval_section(y[train] - oof, oof_sigma, holdout.sigma_kind, y[test] - holdout.predictions,
-                                holdout.sigma, holdout.similarity, f"the {split} held-out split")
+                                holdout.sigma, holdout.similarity, f"the {split} held-out split",
+                                cal_similarity=oof_similarity if interval_rule == "mondrian" else None)
+    interval["rule"] = interval_rule  # as asked; ``method`` says what was calibrated (too few rows: one quantile)
     threshold = calibrate_threshold(oof_similarity, abs_oof, rmse(y[train] - oof_mean))
     model = _fit_all(x, y, estimator_spec, seed)
 

@@ -107,6 +107,17 @@ def test_training_within_bounds_is_queued(client):
     assert len(RecordingChain.sent) == 1
 
 
+def test_the_interval_rule_travels_to_the_training_step_and_an_unknown_one_is_a_400(client):
+    body = {"name": "m", "dataset_id": DATASET}
+    assert client.post("/v1/models", json=body).status_code == 202
+    assert client.post("/v1/models", json={**body, "name": "n", "intervals": "mondrian"}).status_code == 202
+    sent = [signatures[0].args[0] for signatures in RecordingChain.sent]  # the first task's message
+    assert [m["intervals"] for m in sent] == ["single", "mondrian"]
+    error = error_of(client.post("/v1/models", json={**body, "name": "o", "intervals": "cqr"}), 400,
+                     "validation_error")
+    assert set(error["details"]["fields"]) == {"intervals"} and len(RecordingChain.sent) == 2
+
+
 @pytest.mark.parametrize("smarts", [
     "[#6].[#6].[#6].[#6].[#6].[U]",  # held a causal worker 40 s
     "C." * MAX_SMARTS_COMPONENTS + "C",
