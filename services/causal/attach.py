@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from services.causal.evidence import PROFILE_VERSION
+from services.causal.held_out import held_out_verdicts
 from services.causal.profile import TrainingArrays, build_profile, stored_arrays
 from services.featurizer.logic import load_features
 from shared.datasets import MECHANISM_COLUMN, read_meta, read_rows
@@ -48,13 +49,17 @@ def attach_profile(models: ModelStore, datasets_dir: Path, manifest: dict[str, A
     asked = (manifest.get("provenance") or {}).get("causal") or {}
     try:
         rows = read_rows(datasets_dir, dataset_id)
+        arrays = training_arrays(datasets_dir, manifest, rows)
         profile = build_profile(
             rows, meta.get("context_columns") or [],
             MECHANISM_COLUMN if meta.get("mechanism_column") else None,
             {"featurizer": manifest["featurizer"], "estimator": manifest["estimator"], "seed": manifest["seed"]},
             manifest["seed"], extra_smarts=asked.get("treatments") or [], confounder_columns=asked.get("confounders"),
-            arrays=training_arrays(datasets_dir, manifest, rows),
+            arrays=arrays,
         )
+        # The card's "verdict against error": the served annotation judged on the held-out split.
+        if (held_out := held_out_verdicts(models, manifest, profile, rows, arrays)) is not None:
+            profile["held_out_verdicts"] = held_out
     except Exception as exc:  # the profile annotates the model; it is never a reason to lose the model
         logger.exception("causal profile of %s@%s failed", name, version)
         profile = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}

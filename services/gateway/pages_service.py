@@ -80,6 +80,18 @@ def _conditions(profile: dict[str, Any]) -> list[tuple[str, float]]:
     return [(name, float(value)) for name, value in pairs if value is not None]
 
 
+def _verdicts(profile: dict[str, Any]) -> dict[str, Any] | None:
+    """The profile's held-out verdicts (n and MAE per verdict, in verdict order); None for a profile built before
+    they were stored, or whose held-out step failed."""
+    section = profile.get("held_out_verdicts") or {}
+    if section.get("status") != "ready" or not section.get("per_verdict"):
+        return None
+    order = ("supported", "caution", "unsupported", "unknown")
+    per_verdict = section["per_verdict"]
+    rows = [{"verdict": v, **per_verdict[v]} for v in order if v in per_verdict]
+    return {"rows": rows, "n": section.get("n"), "mae": section.get("mae"), "method": section.get("method")}
+
+
 def card_page(models: ModelStore, ref: str) -> dict[str, Any]:
     """Everything the card page shows, plots drawn; cached per version and profile file."""
     card = model_card(models, ref)
@@ -110,11 +122,15 @@ def _card_page(models: ModelStore, name: str, version: int, _stamp: tuple[int, .
     conditions = _conditions(profile)
     if conditions:
         figures["conditions"] = plots.error_by_condition(conditions)
+    verdicts = _verdicts(profile)
+    if verdicts:
+        figures["verdicts"] = plots.error_by_verdict(verdicts["rows"], verdicts["mae"])
     forest_rows = _forest_rows(profile)
     if forest_rows:
         figures["forest"] = plots.forest(forest_rows)
     return {"card": card, "profile_status": card["causal_profile"]["status"], "figures": figures,
             "mechanisms": _mechanisms(profile), "effects": forest_rows, "conditions": conditions,
+            "verdicts": verdicts,
             "effect_counts": profile.get("effect_counts") or {}}
 
 

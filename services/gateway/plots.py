@@ -70,6 +70,24 @@ def error_by_condition(conditions: list[tuple[str, float]]) -> str:
     return data_uri(figure)
 
 
+# The verdict colours of the results page (base.html's .verdict-* classes).
+VERDICT_COLOURS = {"supported": "#2ca02c", "caution": "#b8860b", "unsupported": "#d62728", "unknown": "#7f7f7f"}
+
+
+def error_by_verdict(verdicts: list[dict[str, Any]], overall_mae: float | None) -> str:
+    """Held-out MAE per served verdict (``{"verdict", "n", "mae"}`` each), n under each bar, overall MAE dashed."""
+    figure, axes = plt.subplots(figsize=(5.0, 3.2))
+    positions = range(len(verdicts))
+    axes.bar(list(positions), [v["mae"] for v in verdicts], width=0.6,
+             color=[VERDICT_COLOURS.get(v["verdict"], "black") for v in verdicts])
+    if overall_mae is not None:
+        axes.axhline(overall_mae, linestyle="--", linewidth=0.8, color="grey", label=f"all held out {overall_mae:.2f}")
+        axes.legend(loc="upper left", fontsize=7)
+    axes.set_xticks(list(positions), [f"{v['verdict']}\nn={v['n']}" for v in verdicts], fontsize=8)
+    axes.set(ylabel="held-out MAE (pActivity)", title="Held-out error by verdict")
+    return data_uri(figure)
+
+
 def forest(effects: list[dict[str, Any]]) -> str:
     """Naive and adjusted effect of each substructure with its 95% interval, coloured by its status."""
     height = 0.9 + 0.32 * len(effects)

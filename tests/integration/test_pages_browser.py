@@ -70,7 +70,7 @@ def test_model_card_page_renders_its_plots(profiled_gateway, browser) -> None:
     errors = open_page(browser, profiled_gateway.url("/v1/models/akt1/card"), "model-card")
     assert errors == []
     images = image_sizes(browser)
-    assert {i["plot"] for i in images} == {"parity", "error_similarity", "coverage", "conditions", "forest"}
+    assert {i["plot"] for i in images} == {"parity", "error_similarity", "coverage", "verdicts", "conditions", "forest"}
     for image in images:
         assert image["complete"] and image["natural"] > 100 and image["width"] > 100 and image["height"] > 100, image
     text = browser.find_element("tag name", "body").text

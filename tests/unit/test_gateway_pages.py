@@ -13,6 +13,7 @@ from services.gateway.pages_service import (
     _conditions,
     _forest_rows,
     _mechanisms,
+    _verdicts,
     result_index,
 )
 
@@ -50,6 +51,40 @@ def test_conditions_and_mechanisms_come_from_the_profile() -> None:
     mechanism = _mechanisms(profile)[0]
     assert mechanism["treatments"][0]["name"] == "benzene" and mechanism["scaffolds"] == [{"smiles": "c1ccccc1",
                                                                                            "n": 3}]
+
+
+HELD_OUT = {"status": "ready", "n": 6, "mae": 0.6, "method": "held out", "spread_held_out": True,
+            "per_verdict": {"unknown": {"n": 1, "mae": 0.0, "rmse": 0.0}, "caution": {"n": 3, "mae": 1.0, "rmse": 1.29},
+                            "supported": {"n": 2, "mae": 0.3, "rmse": 0.36}}}
+
+
+def test_the_verdict_plot_reads_the_held_out_verdicts_in_verdict_order() -> None:
+    verdicts = _verdicts({"held_out_verdicts": HELD_OUT})
+    assert [(v["verdict"], v["n"], v["mae"]) for v in verdicts["rows"]] == [
+        ("supported", 2, 0.3), ("caution", 3, 1.0), ("unknown", 1, 0.0)]
+    assert (verdicts["n"], verdicts["mae"], verdicts["method"]) == (6, 0.6, "held out")
+    assert _verdicts({}) is None  # a profile built before held-out verdicts were stored
+    assert _verdicts({"held_out_verdicts": {"status": "failed", "error": "x"}}) is None
+
+
+def test_the_verdict_plot_draws_one_bar_per_verdict_at_its_mae() -> None:
+    import base64
+    import re
+
+    from services.gateway import plots
+
+    uri = plots.error_by_verdict(_verdicts({"held_out_verdicts": HELD_OUT})["rows"], 0.6)
+    assert uri.startswith("data:image/svg+xml;base64,")
+    svg = base64.b64decode(uri.split(",", 1)[1]).decode()
+    assert all(label in svg for label in ("supported", "n=2", "caution", "n=3", "unknown", "n=1", "all held out 0.60"))
+    # The bars are the patches filled with the verdict colours; their heights keep the MAE ratios (0.3 : 1.0 : 0).
+    heights = {}
+    for colour in ("#2ca02c", "#b8860b", "#7f7f7f"):
+        path = re.search(r'<path d="([^"]+)"[^>]*style="fill: ' + colour, svg)
+        ys = [float(y) for y in re.findall(r"[ML] [\d.]+ ([\d.]+)", path[1])] if path else [0.0]
+        heights[colour] = max(ys) - min(ys)
+    assert heights["#7f7f7f"] == pytest.approx(0.0, abs=0.01)
+    assert heights["#2ca02c"] / heights["#b8860b"] == pytest.approx(0.3, abs=0.01)
 
 
 def test_the_results_page_query_is_bounded() -> None:
