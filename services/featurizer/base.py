@@ -8,8 +8,9 @@ from typing import Any, ClassVar
 from rdkit import Chem
 
 from shared import catalog
+from shared.messages import SparseFeatures
 
-SparseVector = dict[str, list]  # {"indices": [...], "values": [...]}: JSON-friendly and small
+SparseVector = SparseFeatures  # {"indices": [...], "values": [...]}: JSON-friendly and small
 
 
 class Featurizer(ABC):

@@ -192,6 +192,7 @@ def _validate(records: list[_Record], m: dict[str, Any]) -> tuple[list[dict[str,
             if len(rejections) < MAX_REJECTIONS_LISTED:
                 rejections.append({"row": record.row, "id": row_id, "reason": f"row {record.row}: {reason}"})
             continue
+        assert canonical is not None and pactivity is not None  # each helper gives a value or a reason, never neither
         context = [record.fields.get(c, "") for c in m["context"]]
         group = groups.get((canonical, *context))
         if group is None:

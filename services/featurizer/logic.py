@@ -14,12 +14,13 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rdkit
-from rdkit import Chem, RDLogger
+from rdkit import Chem, rdBase
 from rdkit.Chem.MolStandardize import rdMolStandardize
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
@@ -32,7 +33,7 @@ from shared.errors import INVALID_SMILES, INVALID_STRUCTURE, InvalidRequest
 from shared.export import LONE_SURROGATE
 
 logger = logging.getLogger(__name__)
-RDLogger.DisableLog("rdApp.*")  # parse failures are reported per molecule, not as log noise
+rdBase.DisableLog("rdApp.*")  # parse failures are reported per molecule, not as log noise
 
 
 _fragment_chooser = rdMolStandardize.LargestFragmentChooser()
@@ -102,7 +103,7 @@ def murcko_scaffold(smiles: str) -> str:
     return MurckoScaffold.MurckoScaffoldSmiles(mol=Chem.MolFromSmiles(smiles))
 
 
-def featurize_chunk(message: dict[str, Any]) -> dict[str, Any]:
+def featurize_chunk(message: Mapping[str, Any]) -> dict[str, Any]:
     """Pipeline step 1: the chunk message gains per-molecule canonical SMILES, features and AD bits."""
     featurizer = make_featurizer(message["model"]["featurizer"])
     molecules = [featurize_molecule(m, featurizer) for m in message["molecules"]]
