@@ -66,6 +66,7 @@ def configure_celery(settings: Settings) -> Celery:
     if settings.embedded:
         broker, transport_options = "memory://", {"polling_interval": 0.005}
     else:
+        assert settings.redis_url is not None  # not embedded: there is a Redis URL
         broker = settings.redis_url
         # A short socket timeout makes an unreachable broker a quick 503 rather than a hung request.
         transport_options = {

@@ -152,8 +152,8 @@ class MemoryJobStore(MemoryControl, JobStore):
         self._expires.pop(job_id, None)
         for key in [k for k in self._chunks if k[0] == job_id]:
             del self._chunks[key]
-        for key in [k for k in self._attachments if k[0] == job_id]:
-            del self._attachments[key]
+        for name in [k for k in self._attachments if k[0] == job_id]:
+            del self._attachments[name]
         self._drop_control(job_id)
 
     def create(self, record: dict[str, Any]) -> None:
@@ -334,7 +334,8 @@ class RedisJobStore(RedisControl, JobStore):
         # that arrives after the push returns at once. Under gevent this blocks a greenlet, not a thread.
         key = self._finished_key(job_id)
         try:
-            self._blocking.blmove(key, key, min(timeout, _WAIT_SLICE), "RIGHT", "LEFT")
+            # redis-py annotates the timeout as int; BLMOVE takes fractional seconds (Redis >= 6).
+            self._blocking.blmove(key, key, min(timeout, _WAIT_SLICE), "RIGHT", "LEFT")  # type: ignore[arg-type]
         except redis.RedisError as exc:
             raise BrokerUnavailable("the job store (Redis) is unreachable", {"reason": str(exc)}) from exc
 
@@ -377,6 +378,7 @@ class RedisJobStore(RedisControl, JobStore):
 def make_job_store(settings: Settings) -> JobStore:
     if settings.embedded:
         return MemoryJobStore(settings.result_ttl_seconds)
+    assert settings.redis_url is not None  # not embedded: there is a Redis URL
     return RedisJobStore(settings.redis_url, settings.result_ttl_seconds, settings.broker_timeout_seconds)
 
 

@@ -76,7 +76,7 @@ def sweep(store: Any, settings: Settings | None = None) -> dict[str, int]:
 class WatchdogStep(bootsteps.StartStopStep):
     """Runs ``sweep`` every ``CAUSALMOL_WATCHDOG_INTERVAL`` seconds on the worker's own timer."""
 
-    requires = {"celery.worker.components:Timer"}
+    requires = ("celery.worker.components:Timer",)
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
