@@ -152,6 +152,17 @@ class Client:
     def job(self, job_id: str) -> dict[str, Any]:
         return self.get_json(f"/v1/jobs/{job_id}")
 
+    def results(self, job_id: str, page_size: int = 1000) -> list[dict[str, Any]]:
+        """A succeeded job's results, read page by page (``GET /v1/jobs/<id>/results?limit=&cursor=``)."""
+        results: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            params = {"limit": page_size, **({"cursor": cursor} if cursor else {})}
+            page = self.get_json(f"/v1/jobs/{job_id}/results", **params)
+            results += page["results"]
+            if (cursor := page["next_cursor"]) is None:
+                return results
+
     def export(self, job_id: str, file_format: str = "csv") -> str:
         """A succeeded job's results as the server renders them: ``json``, ``csv`` or ``sdf`` (the SDF is rendered
         by the featurizer; its 503 ``export_not_ready`` is retried like any 503)."""
@@ -248,6 +259,8 @@ class Client:
                 error = job.get("error") or {}
                 raise JobFailed(error.get("code", "task_failed"), error.get("message", "the job failed"),
                                 {"job_id": job["job_id"]})
+            if "results" not in job and job.get("results_url"):  # a big job links to its results: read the pages
+                job["results"] = self.results(job["job_id"])
         return jobs
 
     def predict(self, model: str, molecules: Iterable[Molecule], **kwargs: Any) -> list[dict[str, Any]]:

@@ -87,7 +87,7 @@ def create_prediction() -> tuple[Response, int]:
 
 @bp.get("/jobs/<job_id>")
 def read_job(job_id: str) -> tuple[Response, int]:
-    job = service.get_job(gateway_context().job_store, job_id)
+    job = service.job_document(gateway_context().job_store, job_id)
     return jsonify(_job.dump(job)), 200
 
 

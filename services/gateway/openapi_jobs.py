@@ -8,6 +8,7 @@ from typing import Any
 
 from services.gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from services.gateway.paging import JobListQuerySchema, PageQuerySchema
+from services.gateway.service import INLINE_RESULTS_MAX, RESULTS_PAGE_SIZE
 
 CONFLICTS = ("idempotency_key_reused: this Idempotency-Key came with another body in the last 24 h; "
              "idempotency_key_in_progress: its first request is still being accepted")
@@ -45,6 +46,13 @@ RESULTS_DESCRIPTION = (
     "three on every row or record.")
 
 
+INLINE_LIMIT = (
+    f"A prediction of at most {INLINE_RESULTS_MAX:,} molecules carries its results inline once it has succeeded. "
+    f"One of more carries no results but results_url, the first page ({RESULTS_PAGE_SIZE:,} results) of "
+    "GET /v1/jobs/{job_id}/results: follow next_cursor, or ask format=ndjson to stream them. The same holds for "
+    "the finished job a POST with wait answers.")
+
+
 def _page(items: str, schema: dict[str, Any] | str) -> dict[str, Any]:
     item = {"$ref": f"#/components/schemas/{schema}"} if isinstance(schema, str) else schema
     return {"description": f"A page of {items}, then where the next one starts (null at the end)",
@@ -69,6 +77,10 @@ def add_job_control(paths: dict[str, dict[str, Any]], json_response: Callable[[s
         "operationId": "list_jobs", "summary": "The caller's jobs, newest first, filtered and paged",
         "parameters": [{"in": "query", "schema": JobListQuerySchema}],
         "responses": {"200": _page("jobs", "Job"), **errors("400", "503")}}}
+    read = paths["/v1/jobs/{job_id}"]["get"]
+    read["description"] = INLINE_LIMIT
+    read["x-inline-results-max"] = INLINE_RESULTS_MAX
+    paths["/v1/predictions"]["post"]["description"] = INLINE_LIMIT
     paths["/v1/jobs/{job_id}"]["delete"] = {
         "operationId": "cancel_job", "summary": "Cancel a queued or running job; its queued chunks are skipped",
         "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],

@@ -172,8 +172,13 @@ class JobSchema(Schema):
     finished_at = fields.String(allow_none=True)
     results = fields.List(
         fields.Nested(MoleculeResultSchema),
-        metadata={"description": "One per molecule in input order, once the job has succeeded"},
+        metadata={"description": "One per molecule in input order, once the job has succeeded; absent from a "
+                                 "prediction of more molecules than the inline limit, which has results_url"},
     )
+    results_url = fields.String(metadata={"description": (
+        "Only on a prediction of more molecules than the inline limit (see GET /v1/jobs/{job_id}): its first page "
+        "of results (GET /v1/jobs/{job_id}/results?limit=...); follow each page's next_cursor, or ask "
+        "format=ndjson. 409 job_not_finished until the job has succeeded")})
     result = fields.Dict(metadata={"description": "The result document of a dataset, training or causal_effect job"})
     error = fields.Nested(ErrorDetailSchema, allow_none=True)
     client_reference = fields.String()

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+from flask import url_for
 
 from services.audit.records import smiles_sha256
-from services.gateway import auth, metrics, scoping
+from services.gateway import auth, metrics, paging, scoping
 from services.gateway.audit_api import note
 from services.gateway.idempotency import job_options
 from services.gateway.schemas import MAX_WAIT_SECONDS
@@ -32,6 +33,11 @@ from shared.publish import BULK_PRIORITY, publish
 from shared.schemas import COMPACT
 
 logger = logging.getLogger(__name__)
+
+# A prediction of more molecules than this answers GET /v1/jobs/<id> without its results, with ``results_url`` (a
+# first page of RESULTS_PAGE_SIZE) instead: its document stays small and the gateway never holds every result.
+INLINE_RESULTS_MAX = 1_000
+RESULTS_PAGE_SIZE = 1_000
 
 
 def chunked(items: list[Any], size: int) -> list[list[Any]]:
@@ -97,28 +103,49 @@ def submit_prediction(
 
 
 def wait_for_job(store: JobStore, job_id: str, seconds: float) -> dict[str, Any] | None:
-    """The finished job if it finishes within ``seconds`` (at most ``MAX_WAIT_SECONDS``), else None."""
+    """The finished job (as ``job_document``) if it finishes within ``seconds`` (at most ``MAX_WAIT_SECONDS``),
+    else None."""
     if not seconds > 0:  # also NaN, which no deadline would ever pass
         return None
     record = store.wait(job_id, min(seconds, MAX_WAIT_SECONDS))
-    return get_job(store, job_id, record) if record and record["status"] in FINISHED else None
+    return job_document(store, job_id, record) if record and record["status"] in FINISHED else None
 
 
-def get_job(store: JobStore, job_id: str, record: dict[str, Any] | None = None) -> dict[str, Any]:
+def is_paged(record: dict[str, Any]) -> bool:
+    """A prediction of more than ``INLINE_RESULTS_MAX`` molecules: its job document links to its results."""
+    return record.get("kind", PREDICTION) == PREDICTION and record["total"] > INLINE_RESULTS_MAX
+
+
+def job_document(store: JobStore, job_id: str, record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The job as ``GET /v1/jobs/<id>`` (and a finished ``wait``) answers it: ``get_job``, except that a big
+    prediction (``is_paged``) carries ``results_url``, its first page of results, instead of every result."""
+    return get_job(store, job_id, record, inline=False)
+
+
+def get_job(store: JobStore, job_id: str, record: dict[str, Any] | None = None,
+            inline: bool = True) -> dict[str, Any]:
     """The job as clients see it: predictions carry ``results``, the other kinds their one ``result``.
 
     ``record``: the job's state as just read (a finished job's is final), so that it is not read a second time.
+    ``inline=False``: a big prediction's results are not read at all (see ``job_document``).
     """
-    job = store.get(job_id) if record is None else store.with_results(record)
+    job = store.record(job_id) if record is None else record
     if job is None:
         raise JobNotFound(f"no job {job_id} (unknown, or its results expired)", {"job_id": job_id})
     scoping.check_job(job, job_id)
     if job["status"] in ACTIVE and watchdog.check_job(store, job) == "failed":  # a reader also finds lost chunks
-        job = store.get(job_id) or job
+        job = store.record(job_id) or job
+    paged = not inline and is_paged(job)
+    if paged:
+        job["results_url"] = url_for("v1.read_results", job_id=job_id, limit=RESULTS_PAGE_SIZE, _external=True)
+    else:
+        job = store.with_results(job)
     if job.get("callback_url"):
         job["callbacks"] = store.callbacks(job_id)
     job["progress"] = {"done": job["done"], "total": job["total"]}
-    metrics.count_results(store, job)  # every read of a job passes here; it counts each job once
+    # Every read of a job passes here; it counts each job once (a big one read chunk by chunk, that once).
+    lazily = {**job, "results": (result for _, result in paging.iter_results(store, job, None))}
+    metrics.count_results(store, lazily if paged else job)
     if job.get("kind", PREDICTION) != PREDICTION:
         job["result"] = job.pop("results")[0] if job["results"] else None
     return job

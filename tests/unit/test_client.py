@@ -338,3 +338,25 @@ def test_only_a_single_batch_waits_on_its_post_and_progress_counts_answered_batc
     assert [r["id"] for r in results] == ["0", "1", "2"]
     assert [body["wait"] for body in service.posts()] == [0.0, 0.0]  # two batches: neither holds the other back
     assert seen[-1] == (3, 3)
+
+
+def test_a_big_job_that_links_to_its_results_is_read_back_page_by_page():
+    molecules = [{"id": f"m{i}", "smiles": "CCO"} for i in range(5)]
+    linked = {**finished_job("big", molecules), "results_url": f"{URL}/v1/jobs/big/results?limit=1000"}
+    del linked["results"]
+
+    def page(request, body, query):
+        start = int(query.get("cursor", ["0"])[0])
+        limit = int(query["limit"][0])
+        end = min(start + limit, len(molecules))
+        return 200, {"job_id": "big", "model": "akt1", "model_version": 1,
+                     "results": [result(m) for m in molecules[start:end]],
+                     "next_cursor": str(end) if end < len(molecules) else None}
+
+    api, service = client_for({("POST", "/v1/predictions"): [(202, {"job_id": "big", "status": "queued"})],
+                               ("GET", "/v1/jobs/big"): [(200, linked)],
+                               ("GET", "/v1/jobs/big/results"): [page]})
+    assert [r["id"] for r in api.predict("akt1", [(m["id"], m["smiles"]) for m in molecules])] == [
+        m["id"] for m in molecules]
+    assert [r["id"] for r in api.results("big", page_size=2)] == [m["id"] for m in molecules]
+    assert sum(path == "/v1/jobs/big/results" for _, path, _ in service.calls) == 1 + 3

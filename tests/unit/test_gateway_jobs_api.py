@@ -237,3 +237,31 @@ def test_an_upload_carries_job_options_and_an_idempotency_key(client):
     assert first.status_code == again.status_code == 202
     assert first.get_json()["job_id"] == again.get_json()["job_id"]
     assert client.get(f"/v1/jobs/{first.get_json()['job_id']}").get_json()["client_reference"] == "u1"
+
+
+def test_a_big_prediction_links_to_its_paged_results_and_a_small_one_stays_inline(client, ctx, monkeypatch):
+    from prometheus_client import REGISTRY
+
+    from services.gateway import service
+
+    monkeypatch.setattr(service, "INLINE_RESULTS_MAX", 2)
+    small, big = (predict(client, n).get_json()["job_id"] for n in (2, 3))
+    running = client.get(f"/v1/jobs/{big}").get_json()
+    assert "results" not in running and running["results_url"].endswith(f"/v1/jobs/{big}/results?limit=1000")
+    finish(ctx, small)
+    for index, chunk in ctx.job_store.chunk_messages(big).items():  # as the scoring worker stores them
+        ctx.job_store.save_chunk(big, index, [{"id": m["id"], "chunk": index, "prediction": {"value": 6.0}}
+                                              for m in chunk["message"]["molecules"]])
+    assert [r["id"] for r in client.get(f"/v1/jobs/{small}").get_json()["results"]] == ["0", "1"]
+    counted = REGISTRY.get_sample_value("causalmol_molecules_predicted_total", {"model": "akt1@1"}) or 0.0
+    with monkeypatch.context() as patch:
+        patch.setattr(ctx.job_store, "results", lambda *a: pytest.fail("a big job's results were read whole"))
+        job = client.get(f"/v1/jobs/{big}").get_json()
+        assert "results" not in job and job["status"] == "succeeded" and job["progress"] == {"done": 3, "total": 3}
+        page = client.get(job["results_url"]).get_json()  # the link is the first page of the paged endpoint
+        assert ([r["chunk"] for r in page["results"]], page["next_cursor"], page["job_id"]) == ([0, 0, 1], None, big)
+        with client.application.test_request_context():  # a POST's finished wait answers the same document
+            assert "results" not in service.wait_for_job(ctx.job_store, big, 1)
+    # Its molecules were still counted, once, chunk by chunk, at its first read as a finished job.
+    assert REGISTRY.get_sample_value("causalmol_molecules_predicted_total", {"model": "akt1@1"}) == counted + 3
+    assert len(service.get_job(ctx.job_store, big)["results"]) == 3  # inside the gateway (exports, pages): whole
