@@ -96,13 +96,14 @@ FUNCTIONAL_GROUPS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _catalog_patterns() -> tuple[tuple[str, str, str, Chem.Mol], ...]:
+def _catalog_patterns() -> tuple[tuple[str, str, str, Chem.Mol, int], ...]:
+    """(key, name, SMARTS, query, atomic number of the defining atom: each entry starts with a plain element)."""
     compiled = []
     for gid, name, smarts in FUNCTIONAL_GROUPS:
         pattern = Chem.MolFromSmarts(smarts)
         if pattern is None:  # a broken catalog entry is a programming error, caught at import
             raise ValueError(f"functional-group SMARTS {gid} does not compile: {smarts}")
-        compiled.append((f"fg:{gid}", name, smarts, pattern))
+        compiled.append((f"fg:{gid}", name, smarts, pattern, pattern.GetAtomWithIdx(0).GetAtomicNum()))
     return tuple(compiled)
 
 
@@ -171,6 +172,30 @@ def fragment_smiles(mol: Chem.Mol, atoms: Iterable[int], hydrogens: bool = True)
     return _canonical(written, hydrogens)  # ranking the whole molecule per fragment was the cost: rank once, here
 
 
+def _written_fragments(mol: Chem.Mol, fragments: list[tuple[int, ...]], bonds: list[tuple[int, int]]) -> list[str]:
+    """Each fragment (disjoint, connected) as ``fragment_smiles`` writes it before ranking, from one
+    ``MolFragmentToSmiles`` call: its cost is per call (~0.1 ms, RDKit copies the molecule), not per atom. Only the
+    bonds inside a fragment are written, so each comes out as it would alone; RDKit's atom output order says which
+    dot-separated piece is which fragment."""
+    if not fragments:
+        return []
+    owner = {a: i for i, fragment in enumerate(fragments) for a in fragment}
+    inside = [k for k, (begin, end) in enumerate(bonds) if owner.get(begin, -1) == owner.get(end, -2)]
+    text = Chem.MolFragmentToSmiles(mol, atomsToUse=list(owner), bondsToUse=inside or None, isomericSmiles=False,
+                                    canonical=False)
+    pieces, written = text.split("."), [""] * len(fragments)
+    if len(pieces) == len(fragments):
+        order, at = mol.GetProp("_smilesAtomOutputOrder").strip("[]").split(","), 0
+        for piece in pieces:  # a piece's first atom names its fragment; the next piece starts after its atoms
+            fragment = owner[int(order[at])]
+            written[fragment], at = piece, at + len(fragments[fragment])
+    if "" in written:  # not one piece per fragment (never seen): write them one by one
+        logger.warning("fragments of %s not written in one piece each; writing them one by one", text)
+        return [Chem.MolFragmentToSmiles(mol, atomsToUse=list(f), isomericSmiles=False, canonical=False)
+                for f in fragments]
+    return written
+
+
 @lru_cache(maxsize=65536)  # the same few thousand fragments recur across a training set: ranking is the cost
 def _canonical(written: str, hydrogens: bool) -> str:
     fragment = Chem.MolFromSmiles(written, sanitize=False)  # a bare ring may not kekulize: read it as written
@@ -215,24 +240,25 @@ def _composition(mol: Chem.Mol, atoms: Iterable[int]) -> str:
     return ", ".join(f"{counts[s]} {s}" for s in order)
 
 
-def _fallback_ring_name(mol: Chem.Mol, atoms: tuple[int, ...]) -> str:
+def _fallback_ring_name(mol: Chem.Mol, atoms: tuple[int, ...], bonds: list[tuple[int, int]]) -> str:
     inside = set(atoms)
-    bonds = sum(b.GetBeginAtomIdx() in inside and b.GetEndAtomIdx() in inside for b in mol.GetBonds())
-    n_rings = bonds - len(atoms) + 1  # cyclomatic number: RDKit's ring list is symmetrized (norbornane has 3)
+    # cyclomatic number: RDKit's ring list is symmetrized (norbornane has 3)
+    n_rings = sum(begin in inside and end in inside for begin, end in bonds) - len(atoms) + 1
     prefix = {1: "monocyclic", 2: "bicyclic", 3: "tricyclic", 4: "tetracyclic"}.get(n_rings, f"{n_rings}-ring")
     aromatic = sum(mol.GetAtomWithIdx(a).GetIsAromatic() for a in atoms)
     character = "aromatic" if aromatic == len(atoms) else "non-aromatic" if aromatic == 0 else "partly aromatic"
     return f"{prefix} {character} ring system ({len(atoms)} atoms: {_composition(mol, atoms)})"
 
 
-def _ring_unit(mol: Chem.Mol, atoms: tuple[int, ...]) -> Unit:
-    key = fragment_smiles(mol, atoms)
+def _ring_unit(mol: Chem.Mol, atoms: tuple[int, ...], written: str, bonds: list[tuple[int, int]]) -> Unit:
+    """``written``: the system as ``_written_fragments`` wrote it; ``bonds``: the molecule's (begin, end) atoms."""
+    key = _canonical(written, True)
     exact, by_skeleton = ring_system_catalog()
-    found = None if key in exact else by_skeleton.get(fragment_smiles(mol, atoms, hydrogens=False))
+    found = None if key in exact else by_skeleton.get(_canonical(written, False))
     if key in exact:
         name = exact[key]
     elif found is None:
-        name = _fallback_ring_name(mol, atoms)
+        name = _fallback_ring_name(mol, atoms, bonds)
     else:
         parent_key, name, parent_nh = found
         if key != parent_key:  # same skeleton, other aromatic N-H: say which, so two keys never share a name
@@ -245,10 +271,17 @@ def ring_system_name(smiles: str) -> str | None:
     """The name of the (single) ring system of a SMILES, as units get it; None when it is not one ring system."""
     mol = Chem.MolFromSmiles(smiles)
     systems = _ring_systems(mol) if mol is not None else []
-    return _ring_unit(mol, systems[0]).name if len(systems) == 1 else None
+    if len(systems) != 1:
+        return None
+    bonds = _bonds(mol)
+    return _ring_unit(mol, systems[0], _written_fragments(mol, systems, bonds)[0], bonds).name
 
 
-def _components(mol: Chem.Mol, atoms: set[int]) -> list[tuple[int, ...]]:
+def _bonds(mol: Chem.Mol) -> list[tuple[int, int]]:
+    return [(bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()) for bond in mol.GetBonds()]
+
+
+def _components(mol: Chem.Mol, atoms: set[int], bonds: list[tuple[int, int]] | None = None) -> list[tuple[int, ...]]:
     """The connected parts of ``atoms`` (through bonds between them), each sorted, in order of their first atom.
     Union-find over the bond list: walking RDKit's neighbour iterators atom by atom cost ~0.6 ms a molecule."""
     parent = {a: a for a in atoms}
@@ -259,8 +292,7 @@ def _components(mol: Chem.Mol, atoms: set[int]) -> list[tuple[int, ...]]:
             a = parent[a]
         return a
 
-    for bond in mol.GetBonds():
-        begin, end = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+    for begin, end in _bonds(mol) if bonds is None else bonds:
         if begin in parent and end in parent:
             parent[root(begin)] = root(end)
     parts: dict[int, list[int]] = {}
@@ -269,8 +301,8 @@ def _components(mol: Chem.Mol, atoms: set[int]) -> list[tuple[int, ...]]:
     return sorted(tuple(part) for part in parts.values())
 
 
-def _linker_unit(mol: Chem.Mol, atoms: tuple[int, ...]) -> Unit:
-    key = fragment_smiles(mol, atoms)
+def _linker_unit(mol: Chem.Mol, atoms: tuple[int, ...], written: str | None = None) -> Unit:
+    key = fragment_smiles(mol, atoms) if written is None else _canonical(written, True)
     symbols = {mol.GetAtomWithIdx(a).GetSymbol() for a in atoms}
     name = f"alkyl linker ({len(atoms)} C)" if symbols == {"C"} else f"acyclic fragment ({_composition(mol, atoms)})"
     return Unit(key, "linker", name, key, atoms)
@@ -278,21 +310,35 @@ def _linker_unit(mol: Chem.Mol, atoms: tuple[int, ...]) -> Unit:
 
 def partition(mol: Chem.Mol) -> list[Unit]:
     """Every atom of ``mol`` in exactly one unit: ring systems, then functional groups, then linkers."""
-    hydrogens = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() == 1]
-    if hydrogens:
-        return _with_hydrogens(mol, hydrogens)
-    units = [_ring_unit(mol, atoms) for atoms in _ring_systems(mol)]
-    taken = {a for u in units for a in u.atoms}
-    ring_atoms = set(taken)
-    for key, name, smarts, pattern in _GROUP_PATTERNS:
+    n_atoms = mol.GetNumAtoms()
+    if n_atoms != mol.GetNumHeavyAtoms():  # H atoms (or dummies, which count as not heavy): look for H
+        hydrogens = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() == 1]
+        if hydrogens:
+            return _with_hydrogens(mol, hydrogens)
+    bonds = _bonds(mol)
+    systems = _ring_systems(mol)
+    ring_atoms = {a for atoms in systems for a in atoms}
+    taken = set(ring_atoms)
+    # A match counts only when its defining atom, acyclic and of the catalog's element, is free: skip the SMARTS
+    # whose element no acyclic atom has, and stop once every atom is taken (no match could count).
+    elements = {mol.GetAtomWithIdx(a).GetAtomicNum() for a in range(n_atoms) if a not in ring_atoms}
+    groups = []
+    for key, name, smarts, pattern, element in _GROUP_PATTERNS:
+        if len(taken) == n_atoms:
+            break
+        if element not in elements:
+            continue
         for match in mol.GetSubstructMatches(pattern, uniquify=True, maxMatches=1000):
             if match[0] in taken:
                 continue
             atoms = tuple(sorted(a for a in match if a not in taken and a not in ring_atoms))
             taken.update(atoms)
-            units.append(Unit(key, "functional_group", name, smarts, atoms))
-    rest = set(range(mol.GetNumAtoms())) - taken
-    return units + [_linker_unit(mol, part) for part in _components(mol, rest)]
+            groups.append(Unit(key, "functional_group", name, smarts, atoms))
+    linkers = _components(mol, set(range(n_atoms)) - taken, bonds)
+    written = _written_fragments(mol, systems + linkers, bonds)  # one RDKit call for every unit that needs a key
+    return ([_ring_unit(mol, atoms, w, bonds) for atoms, w in zip(systems, written[:len(systems)], strict=True)]
+            + groups
+            + [_linker_unit(mol, atoms, w) for atoms, w in zip(linkers, written[len(systems):], strict=True)])
 
 
 def _with_hydrogens(mol: Chem.Mol, hydrogens: list[int]) -> list[Unit]:

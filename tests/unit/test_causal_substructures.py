@@ -206,3 +206,52 @@ def test_components_are_those_of_a_walk_on_real_molecules():
         mol = Chem.MolFromSmiles(smiles)
         atoms = {a for a in range(mol.GetNumAtoms()) if rng.random() < 0.6}
         assert _components(mol, atoms) == _components_by_walk(mol, atoms), smiles
+
+
+
+def _partition_unit_by_unit(mol):
+    """The former implementation (one RDKit SMILES call per unit, every catalog SMARTS matched): the reference for
+    ``partition``'s one call per molecule and its skipping of SMARTS that cannot count."""
+    from services.causal.substructures import (
+        _GROUP_PATTERNS,
+        Unit,
+        _bonds,
+        _components,
+        _linker_unit,
+        _ring_systems,
+        _ring_unit,
+    )
+
+    bonds = _bonds(mol)
+    alone = [Chem.MolFragmentToSmiles(mol, atomsToUse=list(atoms), isomericSmiles=False, canonical=False)
+             for atoms in _ring_systems(mol)]
+    units = [_ring_unit(mol, atoms, written, bonds) for atoms, written in zip(_ring_systems(mol), alone, strict=True)]
+    taken = {a for u in units for a in u.atoms}
+    ring_atoms = set(taken)
+    for key, name, smarts, pattern, _ in _GROUP_PATTERNS:
+        for match in mol.GetSubstructMatches(pattern, uniquify=True, maxMatches=1000):
+            if match[0] not in taken:
+                atoms = tuple(sorted(a for a in match if a not in taken and a not in ring_atoms))
+                taken.update(atoms)
+                units.append(Unit(key, "functional_group", name, smarts, atoms))
+    rest = set(range(mol.GetNumAtoms())) - taken
+    return units + [_linker_unit(mol, part) for part in _components(mol, rest)]
+
+
+def test_partition_is_the_unit_by_unit_rule_on_real_molecules():
+    from services.predictor.reference import load_akt1
+
+    smiles = load_akt1().smiles[::12] + [*GOLDEN, "CCO", "C", "[Na+]", "c1ccccc1-c1ccccc1", "CC.CCN"]
+    for s in smiles:
+        mol = Chem.MolFromSmiles(s)
+        assert partition(mol) == _partition_unit_by_unit(mol), s
+
+
+def test_each_catalog_smarts_starts_with_the_element_partition_filters_on():
+    from services.causal.substructures import _GROUP_PATTERNS
+
+    table = Chem.GetPeriodicTable()
+    for _, _, smarts, _, element in _GROUP_PATTERNS:
+        first = smarts[1:].split(";")[0].split("]")[0]  # the first AND term of the defining atom
+        symbol = table.GetElementSymbol(element)
+        assert first.startswith(symbol) and not first[len(symbol):][:1].islower() and "," not in first, smarts
