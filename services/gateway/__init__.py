@@ -7,8 +7,10 @@ import logging
 import re
 import uuid
 from importlib.metadata import PackageNotFoundError, version
+from typing import cast
 
 from flask import Flask, Response, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from services.gateway.context import EXTENSION, GatewayContext
@@ -65,7 +67,7 @@ def create_app() -> Flask:
         n = settings.proxy_fix
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)  # type: ignore[method-assign]
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
-    app.json.sort_keys = False
+    cast(DefaultJSONProvider, app.json).sort_keys = False  # Flask's default provider; keys keep the code's order
     configure_celery(settings)
     app.extensions[EXTENSION] = GatewayContext(settings, get_job_store(), ModelStore(settings.models_dir))
     register_request_id(app)  # first, so that every later hook and handler logs the id

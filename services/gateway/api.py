@@ -60,7 +60,7 @@ def prediction_body() -> dict[str, Any]:
         return json_body()
     upload, form = upload_form("the molecules")
     molecules = molecules_from_upload(upload.read(), form["format"], form["mapping"])
-    options = {k: form[k] for k in ("client_reference", "callback_url") if k in form}
+    options: dict[str, Any] = {k: form[k] for k in ("client_reference", "callback_url") if k in form}
     return {"model": form["model"], "wait": form["wait"], "molecules": molecules, **options}
 
 

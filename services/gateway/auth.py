@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, g, has_request_context, request
 from flask_limiter import HeaderNames, Limiter, RateLimitExceeded
+from werkzeug.wrappers import Response as BaseResponse
 
 from services.accounts.keys import SCOPES, Principal, authenticate
 from services.gateway import session
@@ -67,7 +68,7 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     session.init_app(app, settings)  # the sign-in cookie's secret (none: browser sign-in is off)
 
     @app.before_request
-    def _authenticate() -> Response | None:
+    def _authenticate() -> BaseResponse | None:
         g.principal = None
         if not settings.auth_required or is_open(request.path):
             return None
@@ -105,7 +106,9 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         application_limits=[lambda: (g.principal.rate_limit if g.get("principal") else None) or settings.rate_limit],
         application_limits_exempt_when=lambda: g.get("principal") is None,  # open routes, or no keys in use
         storage_uri=settings.redis_url or "memory://",
-        storage_options={"socket_connect_timeout": settings.broker_timeout_seconds} if settings.redis_url else {},
+        # flask-limiter annotates the options str | int; they reach redis-py, whose timeouts are float seconds.
+        storage_options={"socket_connect_timeout": settings.broker_timeout_seconds}  # type: ignore[dict-item]
+        if settings.redis_url else {},
         headers_enabled=True,  # X-RateLimit-* on every answer, Retry-After on a 429
         header_name_mapping={HeaderNames.RETRY_AFTER: LIMITER_RETRY_AFTER},
         swallow_errors=True,  # Redis down: the request goes on and meets the job store's own 503

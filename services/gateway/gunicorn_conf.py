@@ -7,6 +7,7 @@ import os as _os
 import shutil as _shutil
 import tempfile as _tempfile
 from pathlib import Path as _Path
+from typing import Protocol as _Protocol
 
 from shared.config import get_settings as _get_settings
 
@@ -50,7 +51,11 @@ def on_starting(server: object) -> None:
         stale.unlink()
 
 
-def child_exit(server: object, worker: object) -> None:
+class _Worker(_Protocol):  # what child_exit reads of gunicorn's worker
+    pid: int
+
+
+def child_exit(server: object, worker: _Worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)

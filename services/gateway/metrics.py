@@ -114,6 +114,7 @@ def scrape_sources(settings: Settings) -> list[Collector]:
     sources: list[Collector] = [MultiProcessCollector(None) if os.environ.get("PROMETHEUS_MULTIPROC_DIR")
                                 else REGISTRY]
     if not settings.embedded:  # embedded mode has no Redis: its in-memory queue is drained by the worker thread
+        assert settings.redis_url is not None  # not embedded: there is a Redis URL
         client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=settings.broker_timeout_seconds,
                                       socket_timeout=settings.broker_timeout_seconds)
         # The workers' task durations (shared.task_signals), in their own directory: gunicorn clears the gateway's.

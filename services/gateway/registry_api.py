@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
@@ -28,6 +29,7 @@ def create_dataset() -> tuple[Response, int]:
     upload, form = upload_form("the dataset")
     ext = gateway_context()
     content = upload.read()
+    job: dict[str, Any] | None
     with idempotent("datasets", {**form, "sha256": hashlib.sha256(content).hexdigest()}) as claim:
         if claim.replay is not None:  # the same upload: its id is the hash of the same bytes and mapping
             dataset_id, job = dataset_id_for(content, form["mapping"], current_project()), claim.replay

@@ -18,13 +18,14 @@ import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, g, redirect, render_template, request, url_for
 from itsdangerous import BadData, URLSafeTimedSerializer
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from sqlalchemy import bindparam, select
+from werkzeug.wrappers import Response as BaseResponse
 
 from services.accounts.keys import Principal, authenticate
 from services.accounts.models import ApiKey
@@ -184,12 +185,15 @@ def _cookie_path() -> str:
     return request.script_root + "/v1/"
 
 
-def forget(response: Response) -> Response:
+AnyResponse = TypeVar("AnyResponse", bound=BaseResponse)  # flask.redirect is typed as werkzeug's Response
+
+
+def forget(response: AnyResponse) -> AnyResponse:
     response.delete_cookie(COOKIE, path=_cookie_path(), secure=request.is_secure, httponly=True, samesite="Strict")
     return response
 
 
-def redirect_to_sign_in() -> Response | None:
+def redirect_to_sign_in() -> BaseResponse | None:
     """A page opened without credentials goes to the form (303), which brings the browser back; None if sign-in is
     off. A cookie that no longer holds (revoked key, expired, forged) is cleared on the way."""
     if current_secret() is None:
@@ -247,7 +251,7 @@ def sign_in_form() -> Response:
 
 
 @bp.post("/session")
-def sign_in() -> Response:
+def sign_in() -> BaseResponse:
     secret = current_secret()
     if secret is None:
         return _disabled()
@@ -272,7 +276,7 @@ def sign_in() -> Response:
 
 
 @bp.post("/session/logout")
-def sign_out() -> Response:
+def sign_out() -> BaseResponse:
     if not _same_origin():
         return _error(403, "cross_origin_request", "sign out from this gateway's own page")
     if current_secret() is not None:  # the audit record names who signed out
