@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from celery.worker import WorkController
 
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 class EmbeddedWorker(WorkController):
     """A worker that says when its consumer is ready, so readiness checks can ask it."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.ready = threading.Event()
         super().__init__(*args, **kwargs)
 

@@ -13,9 +13,9 @@ import json
 import logging
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Insert, insert, select
+from sqlalchemy import Insert, Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -61,7 +61,7 @@ def _insert(dialect_name: str, deduplicated: bool) -> Insert:
     first, and no unique-violation error for PostgreSQL to log. RETURNING says whether a row was written.
     """
     dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(dialect_name)
-    table = AuditRecord.__table__
+    table = cast(Table, AuditRecord.__table__)  # declarative types it FromClause; a mapped class has a Table
     if not deduplicated or dialect is None:
         return insert(table).returning(table.c.id)
     return dialect.insert(table).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(table.c.id)
