@@ -52,7 +52,7 @@ def parse_model_ref(ref: str) -> tuple[str, int | None]:
 
 
 class ModelStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
     def version_dir(self, name: str, version: int) -> Path:

@@ -155,7 +155,7 @@ def interval_section(
     quantiles = calibrate(cal_residuals, cal_sigmas, beta)
     card: dict[str, Any] = {"method": METHOD, "quantiles": quantiles, "beta": beta}
     edges = [] if cal_similarity is None else mondrian_edges(cal_similarity)
-    if edges:
+    if edges and cal_similarity is not None:  # edges come from cal_similarity only
         cal_bins = similarity_bins(cal_similarity, edges)
         by_bin = calibrate_by_bin(np.asarray(cal_residuals), np.asarray(cal_sigmas), beta, cal_bins, len(edges) + 1)
         card.update(method=MONDRIAN_METHOD, mondrian={
@@ -167,7 +167,7 @@ def interval_section(
     widths = {k: w for k, w in served_half_widths(card, test_sigmas, len(abs_test), test_similarity).items()
               if w is not None}
     overall = _measured(abs_test, widths, np.ones(len(abs_test), dtype=bool))
-    sigma = {"kind": sigma_kind, "description": SIGMA_DESCRIPTIONS[sigma_kind]}
+    sigma: dict[str, Any] = {"kind": sigma_kind, "description": SIGMA_DESCRIPTIONS[sigma_kind]}
     if sigma_kind == NEIGHBOUR_DISTANCE:
         sigma["k"] = K_NEIGHBOURS
     logger.info("%s on %d rows (%s): beta %.4g, q90 %.3f, similarity edges %s", card["method"], len(cal_residuals),

@@ -39,6 +39,10 @@ def tree_predictions(estimator: RegressorMixin | None, x: np.ndarray) -> np.ndar
     """Each tree's predictions (trees x rows, in the forest's order); None for an estimator without trees."""
     if estimator is None or not has_trees(estimator):
         return None
+    return _per_tree(estimator, x)
+
+
+def _per_tree(estimator: RegressorMixin, x: np.ndarray) -> np.ndarray:
     x32 = np.ascontiguousarray(x, dtype=np.float32)  # what the forest itself hands its trees
     # The fitted tree's own Cython predict, as DecisionTreeRegressor.predict calls it once its checks pass: those
     # checks (fitted? tags?) cost more than the prediction itself, once per tree per chunk.
@@ -62,7 +66,7 @@ def tree_spread(estimator: RegressorMixin | None, x: np.ndarray,
     has them); None for other estimators."""
     if estimator is None or not has_trees(estimator) or len(estimator.estimators_) < 2:
         return None
-    per_tree = tree_predictions(estimator, x) if per_tree is None else per_tree
+    per_tree = _per_tree(estimator, x) if per_tree is None else per_tree
     return per_tree.std(axis=0, ddof=1)
 
 

@@ -223,7 +223,7 @@ def fit_from_features(
     def cv_by(labels: list[str]) -> dict[str, Any]:
         return group_metrics(y[train], oof, [labels[i] for i in train])
 
-    body = {
+    body: dict[str, Any] = {
         "featurizer": featurizer.spec(),
         "n_features": featurizer.n_features,
         "features_key": features_key,
