@@ -35,7 +35,7 @@ def error_level(signal: np.ndarray, abs_errors: np.ndarray, error_rises: bool) -
 SERIES_CHECK_ALPHA = 0.05
 
 
-def series_check(signal: np.ndarray, abs_errors: np.ndarray, error_rises: bool) -> dict[str, float | bool | int]:
+def series_check(signal: np.ndarray, abs_errors: np.ndarray, error_rises: bool) -> dict[str, float | bool | int | None]:
     """Does ``signal`` still predict error when whole series are held out? One-sided Spearman test of the expected
     direction (error rises with tree spread, falls with similarity) on out-of-fold errors of scaffold folds.
 
@@ -49,7 +49,7 @@ def series_check(signal: np.ndarray, abs_errors: np.ndarray, error_rises: bool) 
         return {"n": int(len(signal)), "spearman": None, "p_value": None, "passed": False}
     result = spearmanr(signal, abs_errors, alternative="greater" if error_rises else "less")
     p_value = float(result.pvalue)
-    return {"n": int(len(signal)), "spearman": rounded(result.statistic), "p_value": float(f"{p_value:.3g}"),
+    return {"n": int(len(signal)), "spearman": rounded(float(result.statistic)), "p_value": float(f"{p_value:.3g}"),
             "passed": p_value < SERIES_CHECK_ALPHA}
 
 

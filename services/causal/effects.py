@@ -173,6 +173,8 @@ def _estimate_treatment(
     if problems:
         status = "untestable"
     else:
+        # No problem: both groups have rows (naive), the linear fit identified the effect and the primary gave one.
+        assert naive is not None and linear is not None and linear.influence is not None and primary is not None
         p_value = difference_p_value(naive_influence(t, y), linear.influence, naive.value - linear.value, ctx.cluster)
         test = {"difference": round(naive.value - linear.value, 4), "p_value": float(f"{p_value:.3g}")}
         problems = _confounding(naive, linear, p_value, rules)

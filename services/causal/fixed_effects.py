@@ -95,7 +95,7 @@ def fit_within(
     y, t = np.asarray(y, dtype=float), np.asarray(t, dtype=float)
     n = len(y)
     q = 0 if covariates is None else covariates.shape[1]
-    stacked = np.column_stack([y, t] + ([covariates] if q else []))
+    stacked = np.column_stack([y, t] + ([covariates] if covariates is not None and q else []))
     demeaned = absorb(stacked, levels)
     y_w, t_w = demeaned[:, 0], demeaned[:, 1]
     if q:  # Frisch-Waugh-Lovell once more: the covariates partialled out of both
@@ -111,7 +111,7 @@ def fit_within(
     absorbed = sum(int(len(np.unique(c))) for c in levels) - max(len(levels) - 1, 0) if levels else 1
     # Only clusters where the treatment varies (within their levels) inform the slope: they are the ones counted.
     informative = 0 if cluster is None else len(np.unique(cluster[np.abs(t_w) > 1e-12]))
-    if informative >= MIN_CLUSTERS:
+    if cluster is not None and informative >= MIN_CLUSTERS:
         per_cluster = np.bincount(cluster, weights=score)
         clusters = informative
         # Levels nested in clusters are not counted in the small-sample factor (as reghdfe does).

@@ -133,7 +133,7 @@ def chemotypes(members: np.ndarray, smiles: list[str], treatments: list[Treatmen
     scaffolds = Counter(MurckoScaffold.MurckoScaffoldSmiles(smiles=smiles[i]) or "(acyclic)" for i in members)
     overall = presence.mean(axis=0) if len(presence) else np.zeros(len(treatments))
     inside = presence[members].mean(axis=0) if len(members) else np.zeros(len(treatments))
-    enriched = [
+    enriched: list[dict[str, Any]] = [
         {"treatment": t.id, "smarts": t.smarts, "share": round(float(inside[j]), 3),
          "lift": round(float(inside[j] / overall[j]), 2)}
         for j, t in enumerate(treatments) if inside[j] >= 0.2 and overall[j] > 0
