@@ -46,7 +46,7 @@ def held_out_side(text: str) -> list[dict[str, Any]]:
 
 
 def index_without(ad_bits: list[list[int]], excluded: set[int]) -> NearestNeighbourIndex:
-    """The domain index over every row but ``excluded`` (the training side of the held-out split)."""
+    """The domain index over every row but ``excluded`` (the held-out molecules): the training side only."""
     bits = np.zeros((len(ad_bits) - len(excluded), N_BITS), dtype=bool)
     for row, on in enumerate(on for i, on in enumerate(ad_bits) if i not in excluded):
         bits[row, on] = True
