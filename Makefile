@@ -70,8 +70,10 @@ postgresql:
 test: install redis-server chromium postgresql
 	$(BIN)/python -m pytest
 
+# mypy checks services and shared, as [tool.mypy] in pyproject.toml says.
 lint: install
 	$(BIN)/ruff check services shared tests
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python tests/benchmarks/pipeline.py
