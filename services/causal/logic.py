@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from functools import lru_cache
 from threading import Lock
 from typing import Any
 
 import numpy as np
+from marshmallow import Schema, fields
 
 from services.causal.evidence import (
     CausalContext,
@@ -32,11 +34,51 @@ from shared.neighbours import TRAINING_ROWS_FILE, TrainingRows
 from shared.schemas import COMPACT, MoleculeResultSchema, compact_result_schema
 
 logger = logging.getLogger(__name__)
-_result_schema = MoleculeResultSchema(many=True)
-_compact_schema = compact_result_schema(many=True)
 _PROFILES: OrderedDict[tuple, ServingProfile | str] = OrderedDict()  # compiled profile, or why it is unusable
 _PROFILES_LOCK = Lock()
 PROFILE_CACHE_SIZE = 8
+
+
+def _leaf(field: fields.Field) -> Callable[[Any], Any]:
+    """The field's own serialisation of a value that is not None; the builtin itself where the field is one."""
+    kind = type(field)
+    if kind in (fields.Float, fields.Integer) and not field.as_string:
+        return float if kind is fields.Float else int
+    exact = {fields.String: str, fields.Boolean: bool}.get(kind)
+    if exact is not None:
+        return lambda value: value if type(value) is exact else field._serialize(value, None, None)
+    return lambda value: field._serialize(value, None, None)
+
+
+def _converter(field: fields.Field) -> Callable[[Any], Any]:
+    if isinstance(field, fields.Nested):
+        nested = compile_dump(field.schema)
+        return (lambda values: [nested(v) for v in values]) if field.many or field.schema.many else nested
+    if isinstance(field, fields.List):
+        inner = _converter(field.inner)
+        return lambda values: [None if v is None else inner(v) for v in values]
+    return _leaf(field)
+
+
+def compile_dump(schema: Schema) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``schema.dump(obj)`` for one dict, as plain dict building: the schema's dumped fields in its order (its
+    exclusions included), a missing key left out, None kept, each value as its field serialises it. The marshmallow
+    machinery (a lookup and three calls per value) was 13% of annotating; a unit test holds the two equal."""
+    plan = [(name, field.data_key or name, _converter(field)) for name, field in schema.dump_fields.items()]
+
+    def dump(obj: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for name, key, convert in plan:
+            if name in obj:
+                value = obj[name]
+                out[key] = None if value is None else convert(value)
+        return out
+
+    return dump
+
+
+_dump_result = compile_dump(MoleculeResultSchema())
+_dump_compact = compile_dump(compact_result_schema())
 
 
 @lru_cache(maxsize=8)
@@ -165,7 +207,8 @@ def annotate_chunk(message: FeaturizedChunk, store: JobStore | None = None,
     annotate_molecules(message["molecules"], index, threshold, causal, problem, rows, x)
     # A compact job (a REINVENT step) stores no evidence, attribution or neighbours: less to write, keep and send.
     compact = message.get("response") == COMPACT
-    results = (_compact_schema if compact else _result_schema).dump(message["molecules"])
+    dump = _dump_compact if compact else _dump_result
+    results = [dump(molecule) for molecule in message["molecules"]]
     store = store or get_job_store()
     stored = store.save_chunk(message["job_id"], message["chunk"], results)
     if compact:
