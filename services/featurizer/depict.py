@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 
 
 def _rgb(hex_colour: str) -> tuple[float, float, float]:
-    return tuple(int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5))  # type: ignore[return-value]
+    red, green, blue = (int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    return red, green, blue
 
 
 def atom_colours(highlights: list[dict[str, Any]], n_atoms: int) -> dict[int, tuple[float, float, float]]:

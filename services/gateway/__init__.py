@@ -65,6 +65,7 @@ def create_app() -> Flask:
     app = Flask(__name__)
     if settings.proxy_fix:  # behind an ingress: status_url and /docs follow its host, scheme and path prefix
         n = settings.proxy_fix
+        # Flask's documented way to add WSGI middleware; mypy sees wsgi_app as a method.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)  # type: ignore[method-assign]
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     cast(DefaultJSONProvider, app.json).sort_keys = False  # Flask's default provider; keys keep the code's order

@@ -36,7 +36,7 @@ def requires(scope: str) -> Callable[[View], View]:
         raise ValueError(f"unknown scope {scope!r}")
 
     def mark(view: View) -> View:
-        view.required_scope = scope  # type: ignore[attr-defined]
+        view.required_scope = scope  # type: ignore[attr-defined]  # a mark on the function, read back by getattr
         return view
 
     return mark

@@ -243,7 +243,7 @@ def sign_in_form() -> Response:
     try:
         next_ = _query.load(request.args)["next"]
     except ValidationError as exc:
-        return _error(400, "validation_error", "the sign-in link is not valid", exc.messages)  # type: ignore[arg-type]
+        return _error(400, "validation_error", "the sign-in link is not valid", exc.messages_dict)
     principal = cookie_principal(gateway_context().settings.database_url)
     if principal is not None:
         return _page(200, "signed_in", principal=principal, next=next_)
@@ -262,7 +262,7 @@ def sign_in() -> BaseResponse:
     try:
         form = _form.load(request.form)
     except ValidationError as exc:
-        return _error(400, "validation_error", "the form is not valid", exc.messages, kept)  # type: ignore[arg-type]
+        return _error(400, "validation_error", "the form is not valid", exc.messages_dict, kept)
     principal = authenticate(form["api_key"], gateway_context().settings.database_url)
     if principal is None:
         return _error(401, "authentication_required", "the API key is unknown or revoked", next_=form["next"])
