@@ -22,6 +22,7 @@ from typing import Any
 
 from shared.job_status import ACTIVE, CANCELLED, utc_now
 
+NOTIFIED = "1"  # a record's ``notified`` once its webhook is queued (while claimed: the claim's epoch seconds)
 NO_PROJECT = "_"  # the index of jobs that belong to no project (before API keys, or embedded without keys)
 MAX_SCANNED = 2_000  # index entries one listing reads at most: a narrow filter pages on rather than scan forever
 
@@ -80,8 +81,18 @@ class JobControl(ABC):
     def callbacks(self, job_id: str) -> list[dict[str, Any]]: ...
 
     @abstractmethod
-    def claim_notification(self, job_id: str) -> bool:
-        """True once per job: the caller then sends its webhook (a task finishing twice never sends two)."""
+    def claim_notification(self, job_id: str, lease_seconds: float) -> bool:
+        """True once per job, to the caller that then queues its webhook (a task finishing twice never sends two),
+        or again once a claim is ``lease_seconds`` old and its webhook still not queued (its claimant died). A
+        claim puts the job under the watchdog's eye (``active_jobs``) until ``mark_notified``."""
+
+    @abstractmethod
+    def release_notification(self, job_id: str) -> None:
+        """Give the claim back (the webhook could not be queued): the watchdog's next sweep claims it again."""
+
+    @abstractmethod
+    def mark_notified(self, job_id: str) -> None:
+        """The webhook is queued: no claim succeeds again. The record's ``notified`` is then ``NOTIFIED``."""
 
     @abstractmethod
     def keep_messages(self, job_id: str, messages: list[dict[str, Any]]) -> None:
@@ -157,7 +168,6 @@ class MemoryControl(JobControl):
     def _init_control(self) -> None:
         self._keys: dict[str, tuple[float, dict[str, str]]] = {}
         self._callbacks: dict[str, list[dict[str, Any]]] = {}
-        self._notified: set[str] = set()
         self._messages: dict[str, dict[int, dict[str, Any]]] = {}
         self._index: dict[str, list[str]] = {}
         self._active: set[str] = set()
@@ -165,7 +175,6 @@ class MemoryControl(JobControl):
     def _drop_control(self, job_id: str) -> None:
         for state in (self._callbacks, self._messages):
             state.pop(job_id, None)
-        self._notified.discard(job_id)
         self._active.discard(job_id)
 
     def _signal_finished(self) -> None:
@@ -205,12 +214,28 @@ class MemoryControl(JobControl):
         with self._lock:
             return [dict(a) for a in self._callbacks.get(job_id, [])]
 
-    def claim_notification(self, job_id: str) -> bool:
+    def claim_notification(self, job_id: str, lease_seconds: float) -> bool:
         with self._lock:
-            if job_id in self._notified or job_id not in self._jobs:
+            job = self._jobs.get(job_id)
+            if job is None:
                 return False
-            self._notified.add(job_id)
+            claimed = job.get("notified")
+            if claimed == NOTIFIED or (claimed is not None and time.time() - float(claimed) < lease_seconds):
+                return False
+            job["notified"] = progress_stamp()  # rounded down: a lease of 0 has lapsed at once
+            self._active.add(job_id)
             return True
+
+    def release_notification(self, job_id: str) -> None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None and job.get("notified") != NOTIFIED:
+                job.pop("notified", None)
+
+    def mark_notified(self, job_id: str) -> None:
+        with self._lock:
+            if job_id in self._jobs:
+                self._jobs[job_id]["notified"] = NOTIFIED
 
     def keep_messages(self, job_id: str, messages: list[dict[str, Any]]) -> None:
         with self._lock:
@@ -277,6 +302,21 @@ redis.call('HINCRBY', KEYS[1], 'requeues', 1)
 redis.call('HSET', KEYS[1], 'progress_at', ARGV[2])
 return 1
 """
+# KEYS: the job's hash, the active set; ARGV: now (epoch seconds), the lease, the job id. The claim is the time.
+_CLAIM_NOTIFICATION = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local claimed = redis.call('HGET', KEYS[1], 'notified')
+if claimed == '1' or (claimed and tonumber(ARGV[1]) - tonumber(claimed) < tonumber(ARGV[2])) then return 0 end
+redis.call('HSET', KEYS[1], 'notified', ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[3])
+return 1
+"""
+_RELEASE_NOTIFICATION = """
+if redis.call('HGET', KEYS[1], 'notified') ~= '1' then redis.call('HDEL', KEYS[1], 'notified') end
+"""
+_MARK_NOTIFIED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'notified', '1') end
+"""
 ACTIVE_KEY = "causalmol:jobs:active"
 
 
@@ -317,9 +357,15 @@ class RedisControl(JobControl):
     def callbacks(self, job_id: str) -> list[dict[str, Any]]:
         return [json.loads(a) for a in self._redis.lrange(f"{self._key(job_id)}:callbacks", 0, -1)]
 
-    def claim_notification(self, job_id: str) -> bool:
-        key = self._key(job_id)
-        return bool(self._redis.exists(key)) and bool(self._redis.hsetnx(key, "notified", 1))
+    def claim_notification(self, job_id: str, lease_seconds: float) -> bool:
+        script = self._redis.register_script(_CLAIM_NOTIFICATION)
+        return script(keys=[self._key(job_id), ACTIVE_KEY], args=[progress_stamp(), lease_seconds, job_id]) == 1
+
+    def release_notification(self, job_id: str) -> None:
+        self._redis.register_script(_RELEASE_NOTIFICATION)(keys=[self._key(job_id)])
+
+    def mark_notified(self, job_id: str) -> None:
+        self._redis.register_script(_MARK_NOTIFIED)(keys=[self._key(job_id)])
 
     def keep_messages(self, job_id: str, messages: list[dict[str, Any]]) -> None:
         key = f"{self._key(job_id)}:messages"

@@ -7,6 +7,7 @@ published again, by task name, up to ``CAUSALMOL_CHUNK_MAX_REQUEUES`` times; aft
 ``chunk_lost``. A chunk that was only slow is stored once anyway (``save_chunk`` is idempotent), so a requeue of a
 live chunk costs work, never a wrong answer. It runs on a timer in every scoring worker (and the embedded one),
 and on each read of a job by the gateway; a compare-and-set on ``progress_at`` lets one of them act per deadline.
+A finished job stays watched until its callback is queued: the sweep sends one whose publish failed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from celery import bootsteps
 
 from shared.config import Settings, get_settings
 from shared.job_status import ACTIVE
-from shared.webhooks import notify_if_finished
+from shared.webhooks import notify_if_finished, resend
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +61,12 @@ def check_job(store: Any, record: dict[str, Any], settings: Settings | None = No
 
 
 def sweep(store: Any, settings: Settings | None = None) -> dict[str, int]:
-    """Check every active job once; finished or expired ones leave the active set."""
+    """Check every active job once; finished or expired ones leave the active set, a finished one only once its
+    callback is queued (one whose publish failed is sent from here)."""
     counts = {"requeued": 0, "failed": 0}
     for job_id in store.active_jobs():
         record = store.record(job_id)
-        if record is None or record["status"] not in ACTIVE:
+        if record is None or (record["status"] not in ACTIVE and not resend(store, record)):
             store.forget_active(job_id)
             continue
         outcome = check_job(store, record, settings)

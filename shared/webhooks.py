@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from shared.config import Settings
-from shared.job_control import NO_PROJECT
+from shared.job_control import NO_PROJECT, NOTIFIED
 from shared.job_status import FAILED, SUCCEEDED
 
 logger = logging.getLogger(__name__)
@@ -27,6 +27,9 @@ TIMESTAMP_HEADER = "X-Causalmol-Timestamp"
 EVENT_HEADER = "X-Causalmol-Event"
 DELIVERY_HEADER = "X-Causalmol-Delivery"
 EVENTS = {SUCCEEDED: "job.succeeded", FAILED: "job.failed"}
+# A claim to queue a job's callback older than this, with the callback still not queued, is taken over (its
+# claimant died between the claim and the publish): far longer than a publish takes, short next to a retry's wait.
+NOTIFY_LEASE_SECONDS = 120.0
 
 
 def secret_for(settings: Settings, project: str | None) -> str | None:
@@ -58,19 +61,47 @@ def verify(secret: str, timestamp: str, body: bytes, signed: str, tolerance: flo
     return fresh and hmac.compare_digest(signature(secret, timestamp, body), signed)
 
 
+def pending(record: dict[str, Any] | None) -> bool:
+    """A finished job whose callback is not queued yet (unclaimed, or claimed by a publish under way or lost)."""
+    return bool(record and record.get("callback_url") and record["status"] in EVENTS
+                and record.get("notified") != NOTIFIED)
+
+
 def notify_if_finished(store: Any, job_id: str) -> bool:
-    """Publish the job's one callback if it has finished (succeeded or failed) and has a ``callback_url``.
+    """Queue the job's one callback if it has finished (succeeded or failed) and has a ``callback_url``.
 
     Called wherever a job may have just finished (after each pipeline task, by the watchdog); the store's
-    ``claim_notification`` makes it send once however many callers see the finished job.
+    ``claim_notification`` makes it send once however many callers see the finished job. A publish that fails
+    gives the claim back and leaves the job to the watchdog, which sends it on a later sweep (``resend``); a
+    claimant that dies before its publish lets the claim lapse after ``NOTIFY_LEASE_SECONDS``.
     """
     from shared.publish import publish  # the publisher needs the configured Celery app
 
     record = store.record(job_id)
-    if not record or not record.get("callback_url") or record["status"] not in EVENTS:
+    if not pending(record):
         return False
-    if not store.claim_notification(job_id):
+    if not store.claim_notification(job_id, NOTIFY_LEASE_SECONDS):
         return False
-    publish((WEBHOOK_TASK,), {"job_id": job_id, "event": EVENTS[record["status"]]})
-    logger.info("job %s: %s callback queued", job_id, EVENTS[record["status"]])
+    event = EVENTS[record["status"]]
+    try:
+        publish((WEBHOOK_TASK,), {"job_id": job_id, "event": event})
+    except Exception:
+        logger.warning("job %s: the %s callback could not be queued; the watchdog sends it later", job_id, event,
+                       exc_info=True)
+        try:
+            store.release_notification(job_id)
+        except Exception:  # the store is out too: the claim lapses after its lease instead
+            logger.warning("job %s: claim of the callback not released (lapses in %.0f s)", job_id,
+                           NOTIFY_LEASE_SECONDS)
+        return False
+    store.mark_notified(job_id)
+    logger.info("job %s: %s callback queued", job_id, event)
     return True
+
+
+def resend(store: Any, record: dict[str, Any]) -> bool:
+    """The watchdog's turn on a finished job it still watches: queue its callback if that never happened; True
+    while the callback is still not queued (the job stays watched)."""
+    if not pending(record):
+        return False
+    return notify_if_finished(store, record["job_id"]) is False and pending(store.record(record["job_id"]))

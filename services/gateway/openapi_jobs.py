@@ -34,7 +34,7 @@ RESULTS_QUERY = [
     {"name": "cursor", "in": "query", "schema": {"type": "string", "pattern": r"^\d{1,9}\.\d{1,9}$"},
      "description": "the next_cursor of the previous page (json or ndjson)"},
 ]
-PAGE_OF = {"type": "object", "properties": {"next_cursor": {"type": "string", "nullable": True}}}
+PAGE_OF: dict[str, Any] = {"type": "object", "properties": {"next_cursor": {"type": "string", "nullable": True}}}
 PROVENANCE = {"job_id": {"type": "string"}, "model": {"type": "string", "nullable": True},
               "model_version": {"type": "integer", "nullable": True}}
 RESULTS_PAGE = {"type": "object", "required": ["job_id", "results", "next_cursor"], "properties": {

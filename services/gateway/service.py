@@ -64,7 +64,8 @@ def start_job(
                             {**owner, **options})
     # A big prediction's chunks yield to one-molecule requests at every hop (fair queueing).
     priority = BULK_PRIORITY if kind == PREDICTION and len(messages) > 1 else None
-    chunks = [{"tasks": list(task_names), "message": {**m, "job_id": job_id}, "priority": priority} for m in messages]
+    chunks: list[dict[str, Any]] = [{"tasks": list(task_names), "message": {**m, "job_id": job_id},
+                                     "priority": priority} for m in messages]
     store.create(record)
     note(job_id=job_id, details={"kind": kind})
     try:

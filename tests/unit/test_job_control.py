@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from shared.job_control import InvalidCursor, decode_cursor, encode_cursor
+from shared.job_control import NOTIFIED, InvalidCursor, decode_cursor, encode_cursor
 from shared.jobs import CANCELLED, QUEUED, SUCCEEDED, MemoryJobStore, RedisJobStore, new_job_record
 from tests.unit.test_jobs_redis import redis_client, redis_server_url  # noqa: F401  (shared fixtures)
 
@@ -72,9 +72,27 @@ def test_callback_attempts_in_order_and_one_notification(store):
     store.add_callback(job["job_id"], {"event": "job.succeeded", "attempt": 1, "status_code": 500, "at": "t1"})
     store.add_callback(job["job_id"], {"event": "job.succeeded", "attempt": 2, "status_code": 204, "at": "t2"})
     assert [a["status_code"] for a in store.callbacks(job["job_id"])] == [500, 204]
-    assert store.claim_notification(job["job_id"]) is True
-    assert store.claim_notification(job["job_id"]) is False
-    assert store.claim_notification("unknown") is False
+    assert store.claim_notification(job["job_id"], 60) is True
+    assert store.claim_notification(job["job_id"], 60) is False
+    assert store.claim_notification("unknown", 60) is False
+
+
+def test_a_released_or_lapsed_claim_is_claimed_again_and_a_queued_callback_never(store):
+    job_id = new_job(store)["job_id"]
+    assert store.claim_notification(job_id, 60) is True
+    assert job_id in store.active_jobs()  # a claimed callback is watched until it is queued
+    store.release_notification(job_id)  # its publish failed
+    assert store.claim_notification(job_id, 60) is True
+    assert store.claim_notification(job_id, 60) is False  # held, within its lease
+    time.sleep(0.05)
+    assert store.claim_notification(job_id, 0.01) is True  # its claimant died: the lease lapsed
+    store.mark_notified(job_id)
+    assert store.record(job_id)["notified"] == NOTIFIED
+    store.release_notification(job_id)  # too late: it is queued
+    assert store.claim_notification(job_id, 0) is False
+    store.mark_notified("unknown")
+    store.release_notification("unknown")
+    assert store.record("unknown") is None  # neither makes a record
 
 
 def test_chunk_messages_missing_chunks_and_one_requeue_per_deadline(store):
