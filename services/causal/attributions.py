@@ -28,6 +28,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -126,12 +127,51 @@ def atom_attributions(phi: np.ndarray, x: np.ndarray, centres: dict[int, list[in
     return per_atom
 
 
+def chunk_atom_attributions(phi: np.ndarray, x: np.ndarray, mols: list[Chem.Mol], radius: int,
+                            n_morgan: int) -> list[np.ndarray]:
+    """``atom_attributions`` of every molecule (row of ``phi`` and ``x``) in a few array operations for the chunk.
+
+    The (bit, centre atom) pairs come from the generator's atom-to-bits output (the same pairs as its bit-info map,
+    without building that dict per molecule) and are added in the same order, by bit, so the floats are the same.
+    """
+    lengths: list[int] = []  # pairs per atom, every molecule's atoms in turn
+    bits: list[int] = []
+    per_molecule: list[int] = []  # pairs per molecule
+    output = rdFingerprintGenerator.AdditionalOutput()
+    output.AllocateAtomToBits()
+    generator = _generator(radius, n_morgan)
+    for mol in mols:
+        generator.GetCountFingerprint(mol, additionalOutput=output)
+        atom_bits = output.GetAtomToBits()
+        lengths.extend(map(len, atom_bits))
+        start = len(bits)
+        bits.extend(chain.from_iterable(atom_bits))
+        per_molecule.append(len(bits) - start)
+    n_atoms = [mol.GetNumAtoms() for mol in mols]
+    per_atom = np.zeros(sum(n_atoms), dtype=np.float64)
+    if bits:
+        bit = np.asarray(bits, dtype=np.int64)
+        atom = np.repeat(np.arange(len(lengths)), lengths)
+        row = np.repeat(np.arange(len(mols)), per_molecule)
+        order = np.argsort(row * phi.shape[1] + bit, kind="stable")  # by molecule, then bit: the old adding order
+        bit, atom, row = bit[order], atom[order], row[order]
+        _, which, centres = np.unique(row * phi.shape[1] + bit, return_inverse=True, return_counts=True)
+        present = (bit < n_morgan) & (x[row, bit] > 0)  # an absent bit's attribution stays in the remainder
+        np.add.at(per_atom, atom[present], phi[row, bit][present] / centres[which][present])
+    ends = np.cumsum(n_atoms)
+    return [per_atom[end - n:end].copy() for n, end in zip(n_atoms, ends, strict=True)]  # fresh, as one alone
+
+
+def by_units(phi: np.ndarray, per_atom: np.ndarray, units: list[Unit]) -> tuple[list[float], float]:
+    """(attribution per unit, remainder) of one molecule, from its feature and per-atom attributions."""
+    return [float(per_atom[list(u.atoms)].sum()) for u in units], float(phi.sum() - per_atom.sum())
+
+
 def group(phi: np.ndarray, x: np.ndarray, centres: dict[int, list[int]], units: list[Unit], n_atoms: int,
           n_morgan: int) -> tuple[list[float], float, np.ndarray]:
     """(attribution per unit, remainder, per-atom attributions) of one molecule's feature attributions."""
     per_atom = atom_attributions(phi, x, centres, n_atoms, n_morgan)
-    by_unit = [float(per_atom[list(u.atoms)].sum()) for u in units]
-    return by_unit, float(phi.sum() - per_atom.sum()), per_atom
+    return *by_units(phi, per_atom, units), per_atom
 
 
 def attribute(
@@ -147,15 +187,15 @@ def attribute(
     out: list[MoleculeAttribution | None] = [None] * len(mols)
     if not rows:
         return out
-    baseline, phi = feature_attributions(estimator, np.asarray(x)[rows])
-    for row, i in enumerate(rows):
-        mol = mols[i]
-        units = partition(mol)
-        by_unit, remainder, per_atom = group(phi[row], np.asarray(x)[i], environment_centres(mol, radius, n_morgan),
-                                             units, mol.GetNumAtoms(), n_morgan)
+    x_rows = np.asarray(x)[rows]
+    baseline, phi = feature_attributions(estimator, x_rows)
+    per_atoms = chunk_atom_attributions(phi, x_rows, [mols[i] for i in rows], radius, n_morgan)
+    for row, (i, per_atom) in enumerate(zip(rows, per_atoms, strict=True)):
+        units = partition(mols[i])
+        by_unit, remainder = by_units(phi[row], per_atom, units)
         entries = tuple(u.to_dict() | {"attribution": a} for u, a in zip(units, by_unit, strict=True))
         out[i] = MoleculeAttribution(baseline, baseline + float(phi[row].sum()), entries, remainder,
-                                     tuple(float(a) for a in per_atom))
+                                     tuple(per_atom.tolist()))
     return out
 
 

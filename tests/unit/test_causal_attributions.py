@@ -196,3 +196,21 @@ def test_smarts_attribution_sums_matched_atoms(forest):
     matched = {i for m in mol.GetSubstructMatches(Chem.MolFromSmarts("c1ncnc2[nH]ccc12")) for i in m}
     assert smarts_attribution(mol, a, "c1ncnc2[nH]ccc12") == pytest.approx(sum(a.atom_attributions[i] for i in matched))
     assert smarts_attribution(mol, a, "S(=O)(=O)N") is None
+
+
+@pytest.mark.parametrize("spec", [COUNTS, WITH_DESCRIPTORS])
+def test_the_chunk_per_atom_attributions_are_the_per_molecule_ones_bit_for_bit(data, spec):
+    """``attribute`` groups a whole chunk at once: the very floats of ``atom_attributions`` molecule by molecule
+    (the bit-info map of each), with absent and non-Morgan features left out the same way."""
+    from services.causal.attributions import atom_attributions, chunk_atom_attributions
+
+    smiles, _ = data
+    mols = [Chem.MolFromSmiles(s) for s in [*smiles, "C", "CCO", "[Na+]"]]
+    x = features([Chem.MolToSmiles(m) for m in mols], spec)
+    x[3, np.flatnonzero(x[3])[:5]] = 0  # features the molecule has but the vector lacks: the remainder's
+    phi = np.random.default_rng(0).normal(size=x.shape)
+    chunk = chunk_atom_attributions(phi, x, mols, 2, 2048)
+    for row, mol in enumerate(mols):
+        alone = atom_attributions(phi[row], x[row], environment_centres(mol, 2, 2048), mol.GetNumAtoms(), 2048)
+        assert chunk[row].tobytes() == alone.tobytes(), smiles[row] if row < len(smiles) else row
+    assert chunk_atom_attributions(phi[:0], x[:0], [], 2, 2048) == []
