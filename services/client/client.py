@@ -106,8 +106,8 @@ class Client:
             stop=stop_after_attempt(self.retries + 1),
             wait=self._wait,
             before_sleep=lambda state: logger.warning(
-                "%s %s: %s; retry %d of %d", method, path, state.outcome.exception(), state.attempt_number,
-                self.retries),
+                "%s %s: %s; retry %d of %d", method, path, state.outcome and state.outcome.exception(),
+                state.attempt_number, self.retries),
             reraise=True,
         )
         return retrying(self._send, method, path, **kwargs)

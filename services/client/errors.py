@@ -23,6 +23,9 @@ class CausalmolError(_ServerError):
     API's error shape.
     """
 
+    # Wider than the server's ``int``: a transport failure has no HTTP answer at all.
+    status: int | None  # type: ignore[assignment]
+
     def __init__(self, code: str, message: str, details: dict[str, Any] | None = None,
                  status: int | None = None, retry_after: float | None = None) -> None:
         super().__init__(message, details)

@@ -44,7 +44,7 @@ def scores(result: dict[str, Any] | None) -> dict[str, float]:
         "interval_lo": float(interval[0]) if value is not None else NAN,
         "interval_hi": float(interval[1]) if value is not None else NAN,
         "in_domain": NAN if in_domain is None or value is None else float(bool(in_domain)),
-        "causal_support": CAUSAL_SUPPORT.get(validity.get("verdict"), NAN) if value is not None else NAN,
+        "causal_support": CAUSAL_SUPPORT.get(str(validity.get("verdict")), NAN) if value is not None else NAN,
     }
 
 
