@@ -38,7 +38,7 @@ class Settings:
     log_level: str = "INFO"
     proxy_fix: int = 0  # proxies in front of the gateway whose X-Forwarded-* headers are trusted (0: none)
     idempotency_ttl_seconds: int = 24 * 3600
-    webhook_secret: str | None = None  # signs job.succeeded / job.failed callbacks (until projects carry their own)
+    webhook_secret: str | None = None  # signs job.succeeded / job.failed callbacks of projects without their own
     webhook_timeout_seconds: float = 5.0
     webhook_max_retries: int = 8
     chunk_deadline_seconds: float = 600.0  # a job that has not moved for this long has its missing chunks requeued

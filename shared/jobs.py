@@ -19,7 +19,8 @@ import redis
 
 from shared.config import Settings, get_settings
 from shared.errors import BrokerUnavailable
-from shared.job_control import JobControl, MemoryControl, RedisControl, progress_stamp
+from shared.job_control import JobControl, MemoryControl, progress_stamp
+from shared.job_control_redis import RedisControl
 from shared.job_status import ACTIVE, CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, SUCCEEDED, utc_now
 
 __all__ = ["ACTIVE", "CANCELLED", "FAILED", "FINISHED", "QUEUED", "RUNNING", "SUCCEEDED", "utc_now"]
