@@ -143,7 +143,7 @@ def evaluate(
                             if e["additive"] and abs(e["contribution"] or 0) >= 0.05),
         "short_of_supported": Counter(reason for v in validity if v["verdict"] != "supported"
                                       and v["applicability_domain"]["in_domain"] for reason in shortfalls(v)),
-        "profile": profile, "ms": ms, "first_call": first_call, "n_train": len(train),
+        "profile": profile, "ms": ms, "first_call": first_call, "n_train": len(train), "validity": validity,
         "rmse": float(np.sqrt(np.mean((predicted - y[test]) ** 2))),
     }
 
@@ -287,6 +287,17 @@ def capivasertib_example(rows: list[dict[str, str]]) -> None:
     print(json.dumps(query[0]["causal_validity"], indent=1))
 
 
+def capture(path: Path, name: str, split: str, seed: int, result: dict[str, Any]) -> None:
+    """Append one split's held-out molecules: error, tree spread and the served ``causal_validity``."""
+    import json
+
+    with path.open("a") as handle:
+        for i, validity in enumerate(result["validity"]):
+            spread = None if result["spread"] is None else float(result["spread"][i])
+            handle.write(json.dumps({"dataset": name, "split": split, "seed": seed, "error": float(result["errors"][i]),
+                                     "spread": spread, "validity": validity}) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
@@ -295,6 +306,8 @@ def main() -> None:
     parser.add_argument("--context-split", action="store_true", help="also hold out whole assays / isoforms")
     parser.add_argument("--datasets", nargs="*", default=["PIK3CA", "AKT"])
     parser.add_argument("--example", action="store_true", help="only the README's capivasertib example")
+    parser.add_argument("--capture", type=Path, help="also write every held-out molecule's verdict inputs (JSON "
+                        "lines) for tests/benchmarks/verdict_replay.py")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     akt = akt_rows(args.data)
@@ -309,7 +322,10 @@ def main() -> None:
         for seed in args.split_seeds:
             for name in args.datasets:
                 rows, context, mechanism = sets[name]
-                results.append(summarize(name, split, seed, evaluate(rows, context, mechanism, seed, split)))
+                result = evaluate(rows, context, mechanism, seed, split)
+                results.append(summarize(name, split, seed, result))
+                if args.capture:
+                    capture(args.capture, name, split, seed, result)
     print_summary(results)
 
 

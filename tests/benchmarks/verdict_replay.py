@@ -1,0 +1,127 @@
+"""Replay captured verdict inputs under the served rule and one candidate, with the figures issue 10 holds them to.
+
+Input: the JSON lines ``tests/benchmarks/causal.py --capture FILE`` writes (each held-out molecule's absolute
+error, tree spread and served ``causal_validity``). Per split it prints, for the served rule (``A``, the verdict as
+captured) and the candidate (``B``): supported share of in-domain predictions, MAE per verdict, MAE(supported) /
+MAE(unsupported), the two tertile baselines on the same molecules, and whether the verdict separates better than
+both (the same definitions as ``causal.py``).
+
+Candidate B, written down (2026-12-03, 13:58 UTC) before any capture of this session was read:
+
+    ``unsupported`` means that nothing vouches for the number: neither its footing (inside the applicability
+    domain, well covered, the trees agree) nor the causal structure (no relied-on substructure contradicted or
+    confounded, and more than half of the substructure weight consistent). Today ``unsupported`` needs the reliance
+    to be mostly against the effects; a prediction with weak footing whose substructures are untestable or only
+    partly consistent is ``caution``, the same word as a prediction with one leg to stand on. ``supported`` is
+    unchanged; ``caution`` is what has one of the two; a prediction without a usable profile keeps its verdict.
+
+The decision, written down at the same time: B replaces A if, over the confirmation splits (scaffold splits of
+seeds 7, 8 and 9 for PIK3CA and AKT: 6 splits, never run before with either rule):
+  (a) the number of splits with MAE(supported) / MAE(unsupported) <= 0.6 is not smaller under B;
+  (b) the number of splits that separate better than both baselines is larger under B;
+  (c) under B, MAE(unsupported) > MAE(caution) on at least 4 of the 6 splits.
+Seeds 0 to 2 are development: B goes to confirmation only if it is not worse than A there on (a) and (b).
+
+Usage: ``.venv/bin/python tests/benchmarks/verdict_replay.py FILE [FILE ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from services.causal.verdict import NO_PROFILE, _relied_on, _share  # noqa: E402
+from shared.verdicts import MIN_CONSISTENT_SHARE  # noqa: E402
+from tests.benchmarks.causal import TARGETS, tertile_ratio  # noqa: E402
+
+FOOTING_PHRASES = ("nearest training analogue", "trees disagree")  # coverage_reason, spread_reason
+NOT_ASSESSED = "causal support was not assessed"
+VERDICTS = ("supported", "caution", "unsupported", "unknown")
+
+
+def causally_backed(evidence: list[dict[str, Any]]) -> bool:
+    """No relied-on substructure disagrees, and more than half the substructure weight is consistent (the served
+    rule's own share and reliance tests)."""
+    disagreeing = any(_relied_on(e) and e["reliance"] in ("contradicted", "confounded") for e in evidence)
+    return _share(evidence, ("consistent",)) > MIN_CONSISTENT_SHARE and not disagreeing
+
+
+def candidate(validity: dict[str, Any]) -> str:
+    """Rule B on one captured molecule."""
+    served = validity["verdict"]
+    reasons = validity["reasons"]
+    if served in ("supported", "unknown") or any(NOT_ASSESSED in r or NO_PROFILE in r for r in reasons):
+        return served
+    footing = any(p in r for r in reasons for p in FOOTING_PHRASES)
+    weak = not validity["applicability_domain"]["in_domain"] or footing
+    if weak and not causally_backed(validity.get("evidence") or []):
+        return "unsupported"
+    if served == "unsupported":  # cannot happen: mostly-against reliance is never causally backed
+        raise AssertionError(f"B would lift an unsupported prediction: {reasons}")
+    return "caution"
+
+
+def figures(errors: np.ndarray, verdicts: np.ndarray, in_domain: np.ndarray, similarity: np.ndarray,
+            spread: np.ndarray | None) -> dict[str, Any]:
+    e_in, v_in = errors[in_domain], verdicts[in_domain]
+    sup, uns = e_in[v_in == "supported"], errors[verdicts == "unsupported"]
+    ratio = float(sup.mean() / uns.mean()) if len(sup) and len(uns) else None
+    sim = tertile_ratio(e_in, similarity[in_domain], trusted_high=True)[2]
+    spr = tertile_ratio(e_in, spread[in_domain], trusted_high=False)[2] if spread is not None else None
+    mae = {v: (int((verdicts == v).sum()), float(errors[verdicts == v].mean())) for v in VERDICTS
+           if (verdicts == v).any()}
+    return {"share": float(np.mean(v_in == "supported")), "ratio": ratio, "sim": sim, "spread": spr,
+            "better": None if ratio is None or spr is None else bool(ratio < sim and ratio < spr), "mae": mae}
+
+
+def show(rule: str, f: dict[str, Any]) -> str:
+    ratio = "-" if f["ratio"] is None else f"{f['ratio']:.3f}"
+    mae = "  ".join(f"{v} n={n} MAE {m:.3f}" for v, (n, m) in f["mae"].items())
+    return (f"   {rule}: supported {f['share']:.1%}, sup/uns {ratio}, NN tertiles {f['sim']:.3f}, spread tertiles "
+            f"{f['spread']:.3f}, better than both {f['better']}; {mae}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("captures", type=Path, nargs="+")
+    args = parser.parse_args()
+    splits: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
+    for path in args.captures:
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            splits[(row["dataset"], row["split"], row["seed"])].append(row)
+    tally: dict[str, dict[str, int]] = {"A": defaultdict(int), "B": defaultdict(int)}
+    for (name, split, seed), rows in sorted(splits.items()):
+        errors = np.array([r["error"] for r in rows])
+        in_domain = np.array([r["validity"]["applicability_domain"]["in_domain"] for r in rows])
+        similarity = np.array([r["validity"]["applicability_domain"]["max_similarity"] for r in rows])
+        spread = None if rows[0]["spread"] is None else np.array([r["spread"] for r in rows])
+        print(f"== {name}, {split} split seed {seed}: {len(rows)} held-out, {in_domain.sum()} in domain")
+        for rule, verdicts in (("A", [r["validity"]["verdict"] for r in rows]),
+                               ("B", [candidate(r["validity"]) for r in rows])):
+            f = figures(errors, np.array(verdicts), in_domain, similarity, spread)
+            print(show(rule, f))
+            if split == "scaffold":
+                tally[rule]["splits"] += 1
+                tally[rule]["ratio_met"] += f["ratio"] is not None and f["ratio"] <= TARGETS["mae_ratio"]
+                tally[rule]["better"] += bool(f["better"])
+                tally[rule]["share_met"] += f["share"] >= TARGETS["supported_share"]
+                if "unsupported" in f["mae"] and "caution" in f["mae"]:
+                    tally[rule]["uns_worse_than_caution"] += f["mae"]["unsupported"][1] > f["mae"]["caution"][1]
+    print("\n== scaffold splits: counts of splits meeting each figure")
+    for rule, counts in tally.items():
+        print(f"   {rule}: {dict(counts)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
