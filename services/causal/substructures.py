@@ -278,7 +278,9 @@ def ring_system_name(smiles: str) -> str | None:
 
 
 def _bonds(mol: Chem.Mol) -> list[tuple[int, int]]:
-    return [(bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()) for bond in mol.GetBonds()]
+    """(begin, end) atoms of each bond, by bond index (by index: ``GetBonds``' Python iterator costs ~50% more)."""
+    bonds = map(mol.GetBondWithIdx, range(mol.GetNumBonds()))
+    return [(bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()) for bond in bonds]
 
 
 def _components(mol: Chem.Mol, atoms: set[int], bonds: list[tuple[int, int]] | None = None) -> list[tuple[int, ...]]:
