@@ -145,6 +145,21 @@ def _evidence(mol: Chem.Mol, attribution: MoleculeAttribution | None, profile: S
     return sorted(items, key=lambda e: -abs(e["contribution"] or 0.0))
 
 
+def parse(smiles: str) -> Chem.Mol | None:
+    """The molecule of a canonical SMILES as ``Chem.MolFromSmiles`` reads it (atoms, bonds, rings, aromaticity, H
+    counts), without its stereo perception: ~40% of the parse, and nothing here reads stereo (the partition writes
+    non-isomeric SMILES, Morgan environments ignore chirality, SMARTS match without it). With H atoms (which
+    ``MolFromSmiles`` removes) or a failed sanitization it is ``MolFromSmiles`` itself."""
+    mol = Chem.MolFromSmiles(smiles, sanitize=False)
+    if mol is None or mol.GetNumAtoms() != mol.GetNumHeavyAtoms():
+        return Chem.MolFromSmiles(smiles)
+    try:
+        Chem.SanitizeMol(mol)
+    except Exception:  # noqa: BLE001  (RDKit raises several kinds: let MolFromSmiles give its answer)
+        return Chem.MolFromSmiles(smiles)
+    return mol
+
+
 def gather(
     molecules: list[dict[str, Any]], ctx: CausalContext, x: np.ndarray | None
 ) -> list[tuple[dict | None, list[dict], dict | None]]:
@@ -154,7 +169,7 @@ def gather(
         return []
     profile = ctx.profile
     probabilities = profile.assigner.probabilities([m["ad_bits"] for m in molecules])
-    mols = [Chem.MolFromSmiles(m["canonical_smiles"]) for m in molecules]
+    mols = [parse(m["canonical_smiles"]) for m in molecules]
     attributed = attribute(ctx.estimator, ctx.featurizer, mols, x) if x is not None and ctx.estimator else None
     gathered = []
     for i, mol in enumerate(mols):
