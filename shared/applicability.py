@@ -34,7 +34,8 @@ class NearestNeighbourIndex:
 
     def similarities(self, on_bits: list[int]) -> np.ndarray:
         """Tanimoto similarity of one query (non-empty on-bits) to every training fingerprint."""
-        shared = self.by_bit[on_bits].sum(axis=0, dtype=np.int32)
+        # a row shares at most len(on_bits) bits: below 256 a uint8 sum is the same integers at ~1/3 of the cost
+        shared = self.by_bit[on_bits].sum(axis=0, dtype=np.uint8 if len(on_bits) < 256 else np.int32)
         return shared / (self.counts + len(on_bits) - shared)
 
     def max_similarity(self, on_bits: list[int], exclude: int | None = None) -> float:

@@ -132,3 +132,14 @@ def test_threshold_is_rounded_to_4_decimals():
     rng = np.random.default_rng(1)
     value = calibrate_threshold(rng.random(57), rng.random(57), baseline_rmse=0.1)
     assert value == round(value, 4)
+
+
+def test_similarities_are_the_int32_tanimoto_bit_for_bit_below_and_above_256_bits():
+    rng = np.random.default_rng(0)
+    train = [sorted(rng.choice(2048, size=k, replace=False).tolist()) for k in rng.integers(0, 400, 60)]
+    index = NearestNeighbourIndex(pack_fingerprints([*train, list(range(400))]))  # shares every bit of a query
+    for k in (1, 40, 255, 256, 300):
+        query = sorted(rng.choice(400, size=k, replace=False).tolist())
+        shared = index.by_bit[query].sum(axis=0, dtype=np.int32)
+        expected = shared / (index.counts + len(query) - shared)
+        assert index.similarities(query).tobytes() == expected.tobytes(), k
