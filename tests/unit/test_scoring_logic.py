@@ -91,3 +91,43 @@ def test_the_feature_matrix_is_built_once_and_the_results_are_unchanged(profiled
     score_chunk(scoring_message(smiles), shared)
     assert built == [5]  # one matrix of the five parsed molecules
     assert shared.get("j1")["results"] == separate.get("j1")["results"]
+
+
+def test_the_stored_results_are_those_of_the_straightforward_path_byte_for_byte(profiled_env, tiny_model,
+                                                                                 monkeypatch):
+    """The scoring path's shortcuts (one SMILES call per partition, the chunk's per-atom attributions at once, the
+    parse without stereo perception, uint8 similarity sums, the compiled dump) against the plain way of each: a
+    unit-by-unit partition, one bit-info map per molecule, MolFromSmiles, int32 sums and the schema's dump."""
+    import json
+
+    import numpy as np
+    from rdkit import Chem
+
+    import services.causal.attributions as attributions
+    import services.causal.evidence as evidence
+    import services.causal.logic as causal_logic
+    from shared.applicability import NearestNeighbourIndex
+    from tests.unit.test_causal_substructures import _partition_unit_by_unit
+
+    smiles = [*tiny_model.data.smiles[:24], "C1CC", "CCO", "c1ccccc1-c1ccncc1", "[H]OC", "C[C@H](N)C(=O)O"]
+    fast = job_store(total=len(smiles))
+    score_chunk(scoring_message(smiles), fast)
+
+    def per_molecule(phi, x, mols, radius, n_morgan):
+        return [attributions.atom_attributions(phi[i], x[i], attributions.environment_centres(m, radius, n_morgan),
+                                               m.GetNumAtoms(), n_morgan) for i, m in enumerate(mols)]
+
+    def int32_similarities(self, on_bits):
+        shared = self.by_bit[on_bits].sum(axis=0, dtype=np.int32)
+        return shared / (self.counts + len(on_bits) - shared)
+
+    monkeypatch.setattr(attributions, "partition", _partition_unit_by_unit)
+    monkeypatch.setattr(attributions, "chunk_atom_attributions", per_molecule)
+    monkeypatch.setattr(evidence, "parse", Chem.MolFromSmiles)
+    monkeypatch.setattr(NearestNeighbourIndex, "similarities", int32_similarities)
+    monkeypatch.setattr(causal_logic, "_dump_result", MoleculeResultSchema().dump)
+    plain = job_store(total=len(smiles))
+    score_chunk(scoring_message(smiles), plain)
+    results = fast.get("j1")["results"]
+    assert any(r["causal_validity"] and r["causal_validity"]["evidence"] for r in results)
+    assert json.dumps(results) == json.dumps(plain.get("j1")["results"])
