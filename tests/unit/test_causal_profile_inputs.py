@@ -60,6 +60,8 @@ def test_attach_builds_the_same_profile_without_featurizing(pik3ca, trained, mon
     models = ModelStore(models_root)
     assert attach.attach_profile(models, datasets_dir, manifest) == "ready"
     reading = models.read_sidecar(manifest["name"], manifest["version"], CAUSAL_PROFILE_FILE)
+    # attach also judges the card's held-out molecules, from the same stored features (a featurization would fail it)
+    assert reading.pop("held_out_verdicts")["status"] == "ready"
     for built in (featurizing, reading):
         del built["build"]  # its timings differ from run to run
     assert reading == featurizing
