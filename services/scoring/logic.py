@@ -8,7 +8,10 @@ dense feature matrix is built once per chunk for both.
 
 from __future__ import annotations
 
+import gc
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from services.causal.logic import annotate_chunk
 from services.predictor.loader import LoadedModel, get_model_cache
@@ -19,12 +22,27 @@ from shared.messages import ChunkReceipt, FeaturizedChunk
 logger = logging.getLogger(__name__)
 
 
+@contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """No cyclic garbage collection while a chunk is scored: its ~100,000 short-lived dicts and lists are freed by
+    reference counting, and each collection they would trigger walks the process's long-lived objects (model,
+    profile, training rows) for nothing (measured: ~10% of scoring). Collection resumes after the chunk."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def score_chunk(message: FeaturizedChunk, store: JobStore | None = None,
                 model: LoadedModel | None = None) -> ChunkReceipt:
     """The chunk's predictions and causal validity, written once as the job's results for that chunk."""
     ref = message["model"]
     model = model or get_model_cache().get(ref["name"], ref["version"])
     parsed = any(m["error"] is None for m in message["molecules"])
-    # Built once: the prediction, the attributions and the tree spread all read this matrix.
-    x = chunk_matrix(message, int(model.manifest["n_features"])) if parsed else None
-    return annotate_chunk(predict_chunk(message, model, x), store, x)
+    with _without_cycle_collection():
+        # Built once: the prediction, the attributions and the tree spread all read this matrix.
+        x = chunk_matrix(message, int(model.manifest["n_features"])) if parsed else None
+        return annotate_chunk(predict_chunk(message, model, x), store, x)

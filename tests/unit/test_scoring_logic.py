@@ -131,3 +131,28 @@ def test_the_stored_results_are_those_of_the_straightforward_path_byte_for_byte(
     results = fast.get("j1")["results"]
     assert any(r["causal_validity"] and r["causal_validity"]["evidence"] for r in results)
     assert json.dumps(results) == json.dumps(plain.get("j1")["results"])
+
+
+def test_cycle_collection_is_off_while_a_chunk_is_scored_and_restored_after(tiny_env, monkeypatch):
+    import gc
+
+    import services.scoring.logic as scoring_logic
+
+    seen: list[bool] = []
+    real = scoring_logic.annotate_chunk
+    monkeypatch.setattr(scoring_logic, "annotate_chunk", lambda *a: seen.append(gc.isenabled()) or real(*a))
+    assert gc.isenabled()
+    score_chunk(scoring_message(["CCO"]), job_store(total=1))
+    assert seen == [False] and gc.isenabled()
+
+    monkeypatch.setattr(scoring_logic, "annotate_chunk", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        score_chunk(scoring_message(["CCO"]), job_store(total=1))
+    assert gc.isenabled(), "a failed chunk turns collection back on"
+    gc.disable()
+    try:
+        with pytest.raises(ZeroDivisionError):
+            score_chunk(scoring_message(["CCO"]), job_store(total=1))
+        assert not gc.isenabled(), "a process that had it off keeps it off"
+    finally:
+        gc.enable()
