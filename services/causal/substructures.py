@@ -172,11 +172,76 @@ def fragment_smiles(mol: Chem.Mol, atoms: Iterable[int], hydrogens: bool = True)
     return _canonical(written, hydrogens)  # ranking the whole molecule per fragment was the cost: rank once, here
 
 
+_BOND_SYMBOLS = {Chem.BondType.SINGLE: "-", Chem.BondType.DOUBLE: "=", Chem.BondType.TRIPLE: "#",
+                 Chem.BondType.AROMATIC: ":"}
+_MAX_WRITTEN_ATOMS = 400  # the writer below recurses once per atom: a larger fragment goes to RDKit's writer
+
+
 def _written_fragments(mol: Chem.Mol, fragments: list[tuple[int, ...]], bonds: list[tuple[int, int]]) -> list[str]:
-    """Each fragment (disjoint, connected) as ``fragment_smiles`` writes it before ranking, from one
-    ``MolFragmentToSmiles`` call: its cost is per call (~0.1 ms, RDKit copies the molecule), not per atom. Only the
-    bonds inside a fragment are written, so each comes out as it would alone; RDKit's atom output order says which
-    dot-separated piece is which fragment."""
+    """A SMILES of each fragment (disjoint, connected) that ``_canonical`` ranks as it ranks ``fragment_smiles``'s:
+    the same atoms, each as RDKit's SMILES writer writes it (``Atom.GetSmarts``, its token), and the same bonds, every
+    one written out. Written here, depth first, at about half the cost of ``MolFragmentToSmiles``, which walks the
+    whole molecule once per fragment; a bond of another kind (dative) or a very large fragment goes to RDKit."""
+    owner = {a: i for i, fragment in enumerate(fragments) for a in fragment}
+    neighbours: dict[int, list[tuple[int, str, int]]] = {a: [] for a in owner}
+    for k, (begin, end) in enumerate(bonds):
+        if owner.get(begin, -1) == owner.get(end, -2):
+            symbol = _BOND_SYMBOLS.get(mol.GetBondWithIdx(k).GetBondType())
+            if symbol is None:
+                return _rdkit_written(mol, fragments, bonds)
+            neighbours[begin].append((end, symbol, k))
+            neighbours[end].append((begin, symbol, k))
+    if any(len(fragment) > _MAX_WRITTEN_ATOMS for fragment in fragments):
+        return _rdkit_written(mol, fragments, bonds)
+    token = {a: mol.GetAtomWithIdx(a).GetSmarts(isomericSmiles=False) for a in owner}
+    try:
+        return [_depth_first(fragment[0], neighbours, token) for fragment in fragments]
+    except IndexError:  # more than 99 ring closures open at once
+        return _rdkit_written(mol, fragments, bonds)
+
+
+def _depth_first(start: int, neighbours: dict[int, list[tuple[int, str, int]]], token: dict[int, str]) -> str:
+    """The SMILES of the atoms connected to ``start``: a depth-first tree, each other bond a ring closure opened at
+    the atom written first."""
+    children: dict[int, list[tuple[int, str]]] = {}
+    closures: dict[int, list[tuple[bool, int, str]]] = {}  # atom -> (opened here?, the other atom, bond symbol)
+    used: set[int] = set()
+
+    def visit(atom: int) -> None:
+        children[atom] = []
+        for other, symbol, bond in neighbours[atom]:
+            if bond not in used:
+                used.add(bond)
+                if other in children:  # reached already, so written before this atom: the closure opens there
+                    closures.setdefault(other, []).append((True, atom, symbol))
+                    closures.setdefault(atom, []).append((False, other, symbol))
+                else:
+                    children[atom].append((other, symbol))
+                    visit(other)
+
+    free, labels = list(range(1, 100)), {}
+
+    def write(atom: int) -> str:
+        text = token[atom]
+        for opens, other, symbol in closures.get(atom, ()):
+            if opens:
+                label = labels[(atom, other)] = free.pop(0)
+                text += symbol
+            else:
+                label = labels.pop((other, atom))
+                free.append(label)
+                free.sort()
+            text += str(label) if label < 10 else f"%{label}"
+        branches = [symbol + write(other) for other, symbol in children[atom]]
+        return text + "".join(f"({b})" for b in branches[:-1]) + "".join(branches[-1:])
+
+    visit(start)
+    return write(start)
+
+
+def _rdkit_written(mol: Chem.Mol, fragments: list[tuple[int, ...]], bonds: list[tuple[int, int]]) -> list[str]:
+    """Each fragment as ``fragment_smiles`` writes it before ranking, from one ``MolFragmentToSmiles`` call (only
+    the bonds inside a fragment written); RDKit's atom output order says which dot-separated piece is which."""
     if not fragments:
         return []
     owner = {a: i for i, fragment in enumerate(fragments) for a in fragment}

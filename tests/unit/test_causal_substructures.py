@@ -255,3 +255,21 @@ def test_each_catalog_smarts_starts_with_the_element_partition_filters_on():
         first = smarts[1:].split(";")[0].split("]")[0]  # the first AND term of the defining atom
         symbol = table.GetElementSymbol(element)
         assert first.startswith(symbol) and not first[len(symbol):][:1].islower() and "," not in first, smarts
+
+
+@pytest.mark.parametrize("smiles", [
+    "C1CC12CC2", "C1CCCCCCCCCCCCCCCCCCCC1", "c1ccc2c(c1)c1ccccc1c1ccccc21", "C12C3C4C1C5C2C3C45", "C1CC2CCC1C2",
+    "C12C3C4C5C1C6C2C3C4C56", "C=[S+](C)[O-]", "[NH3+]CC([O-])=O", "B1OC(C)(C)C(C)(C)O1", "C#CC#C", "N->[Fe]",
+    "C" * 450, CAPIVASERTIB, MK2206, CELECOXIB,
+])
+def test_the_fragment_writer_ranks_as_rdkits(smiles):
+    """partition writes its units' SMILES itself (RDKit's atom tokens, every bond written, ring closures depth
+    first): ranked, the same keys as MolFragmentToSmiles' text, with or without hydrogens; a dative bond or a
+    fragment over 400 atoms is written by RDKit."""
+    from services.causal.substructures import _bonds, _canonical, _rdkit_written, _written_fragments
+
+    mol = Chem.MolFromSmiles(smiles)
+    fragments = [u.atoms for u in partition(mol) if u.kind != "functional_group"]
+    ours, rdkits = _written_fragments(mol, fragments, _bonds(mol)), _rdkit_written(mol, fragments, _bonds(mol))
+    for hydrogens in (True, False):
+        assert [_canonical(w, hydrogens) for w in ours] == [_canonical(w, hydrogens) for w in rdkits]
