@@ -266,10 +266,11 @@ def test_the_fragment_writer_ranks_as_rdkits(smiles):
     """partition writes its units' SMILES itself (RDKit's atom tokens, every bond written, ring closures depth
     first): ranked, the same keys as MolFragmentToSmiles' text, with or without hydrogens; a dative bond or a
     fragment over 400 atoms is written by RDKit."""
-    from services.causal.substructures import _bonds, _canonical, _rdkit_written, _written_fragments
+    from services.causal.fragment_smiles import canonical_fragment, rdkit_written, written_fragments
+    from services.causal.substructures import _bonds
 
     mol = Chem.MolFromSmiles(smiles)
     fragments = [u.atoms for u in partition(mol) if u.kind != "functional_group"]
-    ours, rdkits = _written_fragments(mol, fragments, _bonds(mol)), _rdkit_written(mol, fragments, _bonds(mol))
+    ours, rdkits = written_fragments(mol, fragments, _bonds(mol)), rdkit_written(mol, fragments, _bonds(mol))
     for hydrogens in (True, False):
-        assert [_canonical(w, hydrogens) for w in ours] == [_canonical(w, hydrogens) for w in rdkits]
+        assert [canonical_fragment(w, hydrogens) for w in ours] == [canonical_fragment(w, hydrogens) for w in rdkits]
