@@ -68,6 +68,8 @@ postgresql:
 	fi
 
 test: install redis-server chromium postgresql
+	$(BIN)/ruff check services shared tests
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # mypy checks services and shared, as [tool.mypy] in pyproject.toml says.

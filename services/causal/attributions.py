@@ -183,15 +183,19 @@ def attribute(
     if block is None or explainer(estimator) is None:
         return None
     radius, n_morgan = block
-    rows = [i for i, m in enumerate(mols) if m is not None]
+    present = [(i, m) for i, m in enumerate(mols) if m is not None]
     out: list[MoleculeAttribution | None] = [None] * len(mols)
-    if not rows:
+    if not present:
         return out
+    rows = [i for i, _ in present]
     x_rows = np.asarray(x)[rows]
-    baseline, phi = feature_attributions(estimator, x_rows)
-    per_atoms = chunk_atom_attributions(phi, x_rows, [mols[i] for i in rows], radius, n_morgan)
-    for row, (i, per_atom) in enumerate(zip(rows, per_atoms, strict=True)):
-        units = partition(mols[i])
+    attributions = feature_attributions(estimator, x_rows)
+    if attributions is None:  # cannot happen: the explainer exists (checked above)
+        return None
+    baseline, phi = attributions
+    per_atoms = chunk_atom_attributions(phi, x_rows, [m for _, m in present], radius, n_morgan)
+    for row, ((i, mol), per_atom) in enumerate(zip(present, per_atoms, strict=True)):
+        units = partition(mol)
         by_unit, remainder = by_units(phi[row], per_atom, units)
         entries = tuple(u.to_dict() | {"attribution": a} for u, a in zip(units, by_unit, strict=True))
         out[i] = MoleculeAttribution(baseline, baseline + float(phi[row].sum()), entries, remainder,

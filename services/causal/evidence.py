@@ -171,7 +171,7 @@ def gather(
     probabilities = profile.assigner.probabilities([m["ad_bits"] for m in molecules])
     mols = [parse(m["canonical_smiles"]) for m in molecules]
     attributed = attribute(ctx.estimator, ctx.featurizer, mols, x) if x is not None and ctx.estimator else None
-    gathered = []
+    gathered: list[tuple[dict | None, list[dict], dict | None]] = []
     for i, mol in enumerate(mols):
         mechanism = _mechanism(profile, probabilities[i])
         attribution = attributed[i] if attributed is not None else None

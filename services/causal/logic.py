@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 from threading import Lock
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from marshmallow import Schema, fields
@@ -42,7 +42,7 @@ PROFILE_CACHE_SIZE = 8
 def _leaf(field: fields.Field) -> Callable[[Any], Any]:
     """The field's own serialisation of a value that is not None; the builtin itself where the field is one."""
     kind = type(field)
-    if kind in (fields.Float, fields.Integer) and not field.as_string:
+    if kind in (fields.Float, fields.Integer) and not getattr(field, "as_string", False):  # Number's option
         return float if kind is fields.Float else int
     exact = {fields.String: str, fields.Boolean: bool}.get(kind)
     if exact is not None:
@@ -168,7 +168,7 @@ def annotate_molecules(
     ``rows`` its domain names the nearest training molecules; ``x``: the parsed molecules' features, when the
     caller (the scoring step, which predicted from it) has the matrix already."""
     ok = [m for m in molecules if m["error"] is None]
-    gathered: list[tuple[dict | None, list[dict] | None, dict | None]] = [(None, None, None)] * len(ok)
+    gathered: list[tuple[dict | None, list[dict], dict | None]] = [(None, [], None)] * len(ok)
     spread: list[float | None] = [None] * len(ok)
     if x is None and causal is not None and ok and all(m.get("features") is not None for m in ok):
         x = dense_matrix([m["features"] for m in ok], causal.n_features)  # once, for attributions and spread
@@ -204,11 +204,13 @@ def annotate_chunk(message: FeaturizedChunk, store: JobStore | None = None,
     index, threshold = domain_index(ref["name"], ref["version"])
     causal, problem = causal_context(ref["name"], ref["version"])
     rows = training_rows(ref["name"], ref["version"])
-    annotate_molecules(message["molecules"], index, threshold, causal, problem, rows, x)
+    # The typed message's molecules are the plain JSON dicts the annotation reads and extends.
+    molecules = cast(list[dict[str, Any]], message["molecules"])
+    annotate_molecules(molecules, index, threshold, causal, problem, rows, x)
     # A compact job (a REINVENT step) stores no evidence, attribution or neighbours: less to write, keep and send.
     compact = message.get("response") == COMPACT
     dump = _dump_compact if compact else _dump_result
-    results = [dump(molecule) for molecule in message["molecules"]]
+    results = [dump(molecule) for molecule in molecules]
     store = store or get_job_store()
     stored = store.save_chunk(message["job_id"], message["chunk"], results)
     if compact:

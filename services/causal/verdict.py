@@ -192,7 +192,7 @@ def judge(
         footing = []  # the number's own footing, judged only inside the domain (outside, the domain reason says it)
         if domain["in_domain"] and level is not None and domain["max_similarity"] < level:
             footing.append(coverage_reason(domain["max_similarity"], level))
-        if domain["in_domain"] and None not in (spread, spread_level) and spread > spread_level:
+        if domain["in_domain"] and spread is not None and spread_level is not None and spread > spread_level:
             footing.append(spread_reason(spread, spread_level))
         verdict, causal_reasons = _causal(domain["in_domain"], mechanism, evidence or [], footing)
         reasons += causal_reasons

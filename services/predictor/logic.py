@@ -21,7 +21,7 @@ from services.predictor.spread import forest_mean, sigmas, tree_predictions
 from services.predictor.training import dense_matrix
 from shared.applicability import AD_FILE, NearestNeighbourIndex
 from shared.config import get_settings
-from shared.messages import FeaturizedChunk
+from shared.messages import FeaturizedChunk, FeaturizedMolecule
 from shared.model_store import ModelStore
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def training_index(models_dir: str, name: str, version: int) -> NearestNeighbour
     return NearestNeighbourIndex(np.load(store.verified_file(manifest, AD_FILE)))
 
 
-def _sigmas(model: LoadedModel, x: np.ndarray, molecules: list[dict[str, Any]],
+def _sigmas(model: LoadedModel, x: np.ndarray, molecules: list[FeaturizedMolecule],
             per_tree: np.ndarray | None = None) -> np.ndarray | None:
     """Per molecule sigma of the card's kind; None (constant widths) for an older card or a kind that differs."""
     interval = model.manifest["interval"]
@@ -56,7 +56,7 @@ def _sigmas(model: LoadedModel, x: np.ndarray, molecules: list[dict[str, Any]],
     return sigma
 
 
-def _similarities(model: LoadedModel, molecules: list[dict[str, Any]]) -> np.ndarray | None:
+def _similarities(model: LoadedModel, molecules: list[FeaturizedMolecule]) -> np.ndarray | None:
     """Nearest-neighbour similarity of each molecule, only for a card whose quantiles are by similarity bin."""
     if "mondrian" not in model.manifest["interval"]:
         return None
@@ -84,16 +84,17 @@ def predict_chunk(message: FeaturizedChunk, model: LoadedModel | None = None,
         values = model.estimator.predict(x) if per_tree is None else forest_mean(per_tree)
         sigma = _sigmas(model, x, ok, per_tree)
         widths = served_half_widths(model.manifest["interval"], sigma, len(ok), _similarities(model, ok))
+        levels = [(key, widths[level]) for key, level in (("interval", "90"), ("interval_80", "80"))]
         for i, (molecule, value) in enumerate(zip(ok, values, strict=True)):
             value = round(float(value), 4)
-            molecule["prediction"] = {
+            prediction: dict[str, Any] = {
                 "value": value,
                 "unit": model.manifest["unit"],
-                **{key: _around(value, None if widths[level] is None else float(widths[level][i]))
-                   for key, level in (("interval", "90"), ("interval_80", "80"))},
+                **{key: _around(value, None if w is None else float(w[i])) for key, w in levels},
             }
             if sigma is not None:
-                molecule["prediction"]["sigma"] = round(float(sigma[i]), 4)
+                prediction["sigma"] = round(float(sigma[i]), 4)
+            molecule["prediction"] = prediction
     for molecule in molecules:
         molecule.setdefault("prediction", None)
     return message
