@@ -103,6 +103,17 @@ def create_test_key(env: dict[str, str], project: str = TEST_PROJECT, scopes: tu
     return token
 
 
+def job_of_own_key(gateway: Gateway, env: dict[str, str], project: str,
+                   molecules: list[dict[str, str]]) -> tuple[str, str]:
+    """(token, job id): a predict key of its own in ``project`` (a test may revoke it) and a succeeded akt1 job it
+    made of ``molecules``."""
+    token = create_test_key(env, project=project, scopes=("predict",))
+    answer = requests.post(gateway.url("/v1/predictions"), headers={"Authorization": f"Bearer {token}"},
+                           json={"model": "akt1", "molecules": molecules, "wait": 30}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    return token, answer.json()["job_id"]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _requests_send_the_test_key() -> Iterator[None]:
     original = requests.Session.request

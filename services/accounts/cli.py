@@ -9,6 +9,9 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
+
+from shared.errors import InvalidRequest
 
 logger = logging.getLogger(__name__)
 
@@ -16,22 +19,30 @@ DEV_PROJECT = "local"
 DEV_KEY_FILE = "dev-api-key"  # under CAUSALMOL_HOME: embedded `make run` prints the same key every time
 
 
+def _refused(command: str, exc: InvalidRequest) -> int:
+    print(f"causalmol keys {command}: {exc.message}: {exc.details.get('fields')}", file=sys.stderr)
+    return 2
+
+
+def _show_once(args: argparse.Namespace, field: str, secret: str, described: dict[str, Any], note: str) -> int:
+    """A new secret: on stdout alone (or in the JSON description with ``--json``), the note on stderr."""
+    if args.json:
+        print(json.dumps({**described, field: secret}))
+    else:
+        print(secret)
+        print(note, file=sys.stderr)
+    return 0
+
+
 def run_create(args: argparse.Namespace) -> int:
     from services.accounts.keys import create_key
-    from shared.errors import InvalidRequest
 
     try:
         token, key = create_key(args.project, args.scopes.replace(",", " ").split(), args.name, args.rate_limit)
     except InvalidRequest as exc:
-        print(f"causalmol keys create: {exc.message}: {exc.details.get('fields')}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps({**key, "token": token}))
-    else:
-        print(token)
-        print(f"key {key['id']} ({key['prefix']}) in project {key['project']} with {' '.join(key['scopes'])}; "
-              "the token is shown this once", file=sys.stderr)
-    return 0
+        return _refused("create", exc)
+    return _show_once(args, "token", token, key, f"key {key['id']} ({key['prefix']}) in project {key['project']} "
+                      f"with {' '.join(key['scopes'])}; the token is shown this once")
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -78,20 +89,14 @@ def run_dev(_args: argparse.Namespace) -> int:
 
 def run_secret_rotate(args: argparse.Namespace) -> int:
     from services.accounts.webhook_secrets import rotate_secret
-    from shared.errors import InvalidRequest
 
     try:
         secret, described = rotate_secret(args.project)
     except InvalidRequest as exc:
-        print(f"causalmol keys webhook-secret rotate: {exc.message}: {exc.details.get('fields')}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps({**described, "secret": secret}))
-    else:
-        print(secret)
-        print(f"webhook secret of project {args.project} {'rotated' if described['replaced'] else 'created'}; "
-              "it is shown this once and signs the project's next callbacks", file=sys.stderr)
-    return 0
+        return _refused("webhook-secret rotate", exc)
+    return _show_once(args, "secret", secret, described, f"webhook secret of project {args.project} "
+                      f"{'rotated' if described['replaced'] else 'created'}; it is shown this once and signs the "
+                      "project's next callbacks")
 
 
 def run_secret_list(args: argparse.Namespace) -> int:

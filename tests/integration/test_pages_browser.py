@@ -17,7 +17,15 @@ import requests
 
 from services.accounts.keys import revoke_key
 from services.gateway.session import COOKIE, verify
-from tests.conftest import CAUSALMOL, REPO, SESSION_SECRET, create_test_key, start_gateway, stop_process, wait_until
+from tests.conftest import (
+    CAUSALMOL,
+    REPO,
+    SESSION_SECRET,
+    job_of_own_key,
+    start_gateway,
+    stop_process,
+    wait_until,
+)
 from tests.integration.browser import chromium, image_sizes, open_page
 
 pytestmark = pytest.mark.integration
@@ -122,11 +130,7 @@ def test_swagger_ui_lists_the_routes(profiled_gateway, browser) -> None:
 @pytest.fixture(scope="module")
 def lab_job(gateway, stack_env) -> tuple[str, str]:
     """A succeeded job on the distributed stack, made with a key of its own (the test revokes it)."""
-    token = create_test_key(stack_env, project="lab-browser", scopes=("predict",))
-    answer = requests.post(gateway.url("/v1/predictions"), headers={"Authorization": f"Bearer {token}"},
-                           json={"model": "akt1", "molecules": MOLECULES, "wait": 30}, timeout=60)
-    assert answer.status_code == 200, answer.text
-    return token, answer.json()["job_id"]
+    return job_of_own_key(gateway, stack_env, "lab-browser", MOLECULES)
 
 
 def path_of(browser) -> str:

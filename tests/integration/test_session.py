@@ -14,7 +14,7 @@ from services.accounts.keys import revoke_key
 from services.audit.records import query
 from services.gateway.session import COOKIE, SECRET_FILE, sign, verify
 from shared.config import load_settings
-from tests.conftest import SESSION_SECRET, create_test_key, start_gateway, stop_process
+from tests.conftest import SESSION_SECRET, create_test_key, job_of_own_key, start_gateway, stop_process
 
 pytestmark = pytest.mark.integration
 MOLECULES = [{"id": "capivasertib", "smiles": "NC(=O)C1(CCN(CC1)c1ncnc2[nH]ccc12)Cc1ccc(Cl)cc1"},
@@ -38,11 +38,7 @@ def sign_in(gateway, token: str, next_: str = "") -> tuple[requests.Session, req
 @pytest.fixture(scope="module")
 def project_job(gateway, stack_env) -> tuple[str, str]:
     """A succeeded job of project ``lab-session`` and the token of the key that made it."""
-    token = create_test_key(stack_env, project="lab-session", scopes=("predict",))
-    answer = requests.post(gateway.url("/v1/predictions"), headers={"Authorization": f"Bearer {token}"},
-                           json={"model": "akt1", "molecules": MOLECULES, "wait": 30}, timeout=60)
-    assert answer.status_code == 200, answer.text
-    return token, answer.json()["job_id"]
+    return job_of_own_key(gateway, stack_env, "lab-session", MOLECULES)
 
 
 def test_a_browser_signs_in_and_opens_its_projects_pages_only(gateway, stack_env, project_job) -> None:

@@ -18,11 +18,7 @@ from services.predictor.reference import PIK3CA_FILE
 from services.predictor.training import PREDICTIONS_FILE, fit_from_features
 from shared.catalog import DEFAULT_INTERVAL_RULE, INTERVAL_RULES
 from shared.model_store import ModelStore
-
-FEATURIZER = {"name": "morgan_counts", "params": {"radius": 2, "n_bits": 2048}}
-ESTIMATOR = {"name": "random_forest", "params": {"n_estimators": 20}}
-MAPPING = {"structure": "canonical_smiles", "activity": "pchembl_value", "id": "compound_chembl_id",
-           "context": ["assay_chembl_id"]}
+from tests.unit.test_training_card import ESTIMATOR, FEATURIZER, MAPPING  # the same recipe and mapping
 
 
 @pytest.fixture(scope="module")
