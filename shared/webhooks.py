@@ -2,7 +2,7 @@
 
 A callback is ``POST callback_url`` with a JSON body, signed with HMAC-SHA256 over ``"<timestamp>.<raw body>"``
 (the timestamp lets a receiver refuse replays), with the job's project's own secret if it has one (the accounts
-database, ``services/accounts/webhook_secrets.py``), else ``CAUSALMOL_WEBHOOK_SECRET``; with neither, a
+database: ``services/accounts/webhook_secrets.secret_for``), else ``CAUSALMOL_WEBHOOK_SECRET``; with neither, a
 ``callback_url`` is refused (400) and nothing is ever sent unsigned. Headers: ``X-Causalmol-Timestamp`` (Unix
 seconds), ``X-Causalmol-Signature: sha256=<hex>``, ``X-Causalmol-Event`` and ``X-Causalmol-Delivery``.
 """
@@ -15,8 +15,7 @@ import logging
 import time
 from typing import Any
 
-from shared.config import Settings
-from shared.job_control import NO_PROJECT, NOTIFIED
+from shared.job_control import NOTIFIED
 from shared.job_status import FAILED, SUCCEEDED
 
 logger = logging.getLogger(__name__)
@@ -30,22 +29,6 @@ EVENTS = {SUCCEEDED: "job.succeeded", FAILED: "job.failed"}
 # A claim to queue a job's callback older than this, with the callback still not queued, is taken over (its
 # claimant died between the claim and the publish): far longer than a publish takes, short next to a retry's wait.
 NOTIFY_LEASE_SECONDS = 120.0
-
-
-def secret_for(settings: Settings, project: str | None) -> str | None:
-    """The key a job's callbacks are signed with: its project's own secret, else the configured fallback.
-
-    Read from the database by project id where it is needed (the gateway's check of a ``callback_url``, the
-    webhooks worker), so a secret never travels in a broker message or sits in a job record. A database error
-    propagates: a callback is never signed with the fallback because the project's secret could not be read.
-    """
-    if project and project != NO_PROJECT:
-        from services.accounts.webhook_secrets import project_secret  # the database layer: gateway and workers
-
-        own = project_secret(project, settings.database_url)
-        if own:
-            return own
-    return settings.webhook_secret
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:

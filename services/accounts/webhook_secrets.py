@@ -2,7 +2,7 @@
 shown once, read back by the webhooks worker by project id when it signs a delivery.
 
 A project with its own secret has every callback signed with it; a project without one falls back to
-``CAUSALMOL_WEBHOOK_SECRET`` (``shared/webhooks.secret_for``). A rotation holds from the next delivery on, retries
+``CAUSALMOL_WEBHOOK_SECRET`` (``secret_for``). A rotation holds from the next delivery on, retries
 of an earlier callback included: a receiver switching over should accept both secrets for a while. Every change is
 written to the audit trail (never the secret) in the same transaction.
 """
@@ -19,8 +19,10 @@ from sqlalchemy import bindparam, select
 from services.accounts.keys import PROJECT_PATTERN, iso
 from services.accounts.models import WebhookSecret
 from services.audit.records import add_record
+from shared.config import Settings
 from shared.db import begin, session_scope
 from shared.errors import InvalidRequest
+from shared.job_control import NO_PROJECT
 
 logger = logging.getLogger(__name__)
 
@@ -74,3 +76,17 @@ def project_secret(project: str, database_url: str | None = None) -> str | None:
     """The project's own secret, or None (one indexed Core SELECT, like a key lookup)."""
     with begin(database_url) as connection:
         return connection.execute(_BY_PROJECT, {"project": project}).scalar_one_or_none()
+
+
+def secret_for(settings: Settings, project: str | None) -> str | None:
+    """The key a job's callbacks are signed with: its project's own secret, else the configured fallback.
+
+    Read from the database by project id where it is needed (the gateway's check of a ``callback_url``, the
+    webhooks worker), so a secret never travels in a broker message or sits in a job record. A database error
+    propagates: a callback is never signed with the fallback because the project's secret could not be read.
+    """
+    if project and project != NO_PROJECT:
+        own = project_secret(project, settings.database_url)
+        if own:
+            return own
+    return settings.webhook_secret

@@ -21,11 +21,11 @@ from typing import Any
 
 from flask import g, has_request_context, request
 
+from services.accounts.webhook_secrets import secret_for
 from services.gateway.auth import current_project
 from services.gateway.context import gateway_context
 from shared.errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidRequest
 from shared.job_control import NO_PROJECT
-from shared.webhooks import secret_for
 
 logger = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from typing import Any
 import requests
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.accounts.webhook_secrets import secret_for
 from shared.config import Settings
 from shared.job_status import utc_now
 from shared.webhooks import (
@@ -18,7 +19,6 @@ from shared.webhooks import (
     EVENT_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    secret_for,
     signature,
 )
 

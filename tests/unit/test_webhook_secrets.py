@@ -1,4 +1,4 @@
-"""services/accounts/webhook_secrets.py and shared/webhooks.secret_for on a real SQLite database: a project's own
+"""services/accounts/webhook_secrets.py and its secret_for on a real SQLite database: a project's own
 secret is made, rotated, listed (never shown) and removed, every change audited, and signing prefers it."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from services.accounts.webhook_secrets import (
     project_secret,
     remove_secret,
     rotate_secret,
+    secret_for,
 )
 from services.audit.records import query
 from shared.config import Settings
 from shared.errors import InvalidRequest
 from shared.job_control import NO_PROJECT
-from shared.webhooks import secret_for
 
 
 @pytest.fixture
