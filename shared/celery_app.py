@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, states
 from celery.app import trace
 from celery.exceptions import Ignore
 from kombu.exceptions import OperationalError
@@ -119,6 +119,11 @@ def payload_job_id(args: tuple[Any, ...]) -> str | None:
 class PipelineTask(Task):
     """Base for pipeline tasks: a task that fails for good marks its job failed, so clients never wait forever."""
 
+    # Whether a run that succeeds can end its job (a last chunk's scores, a training's model), so that the job's end
+    # is audited and called back after it. A featurize step that succeeds only hands its chunk on: it sets False
+    # and spares every chunk that read of the job. A task that fails may always have ended its job.
+    ends_job_on_success = True
+
     def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
         from shared.jobs import get_job_store  # the store needs settings that are only known at run time
 
@@ -139,35 +144,36 @@ class PipelineTask(Task):
         from shared.jobs import CANCELLED, get_job_store
 
         job_id = payload_job_id(args)
-        record = get_job_store().record(job_id) if job_id else None
-        if record is not None and record["status"] == CANCELLED:
+        if job_id and get_job_store().status(job_id) == CANCELLED:
             logger.info("task %s (%s) skipped: job %s is cancelled", self.name, task_id, job_id)
             raise Ignore()
 
     def after_return(self, status: str, retval: Any, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
         job_id = payload_job_id(args)
-        if job_id:
-            _audit_job_end(job_id)
-            _notify_job_end(job_id)
+        if job_id and (status != states.SUCCESS or self.ends_job_on_success):
+            _job_end(job_id)
 
 
-def _notify_job_end(job_id: str) -> None:
-    """The job's webhook, if this task ended it; a broker hiccup here must not fail the task."""
-    from shared.jobs import get_job_store
+def _job_end(job_id: str) -> None:
+    """If the job has finished: the audit record of its end, then its webhook, from one read of the job. Neither
+    fails the task: a broker or database hiccup here is logged (the watchdog sends a callback that was missed)."""
+    from services.audit.jobs import audit_job_end  # the database layer is only loaded in the workers
+    from shared.jobs import FINISHED, get_job_store
     from shared.webhooks import notify_if_finished
 
+    store = get_job_store()
     try:
-        notify_if_finished(get_job_store(), job_id)
+        record = store.record(job_id)
     except Exception:
-        logger.exception("the callback of job %s was not queued", job_id)
-
-
-def _audit_job_end(job_id: str) -> None:
-    """The audit record of the job's end, if this task ended it; the audit never fails a task."""
-    from services.audit.jobs import audit_job_end  # the database layer is only loaded in the workers
-    from shared.jobs import get_job_store
-
+        logger.exception("the end of job %s was not looked for", job_id)
+        return
+    if record is None or record["status"] not in FINISHED:
+        return
     try:
-        audit_job_end(get_job_store(), job_id)
+        audit_job_end(store, job_id, record)
     except Exception:
         logger.exception("the end of job %s was not audited", job_id)
+    try:
+        notify_if_finished(store, job_id, record)
+    except Exception:
+        logger.exception("the callback of job %s was not queued", job_id)

@@ -92,12 +92,16 @@ class RedisControl(JobControl):
         self._redis.register_script(_MARK_NOTIFIED)(keys=[self._key(job_id)])
 
     def keep_messages(self, job_id: str, messages: list[dict[str, Any]]) -> None:
-        key = f"{self._key(job_id)}:messages"
         with self._redis.pipeline() as pipe:
-            pipe.hset(key, mapping={str(i): json.dumps(m) for i, m in enumerate(messages)})
-            pipe.expire(key, self._ttl)
-            pipe.sadd(ACTIVE_KEY, job_id)
+            self._keep_messages(pipe, job_id, messages)
             pipe.execute()
+
+    def _keep_messages(self, pipe: Any, job_id: str, messages: list[dict[str, Any]]) -> None:
+        """``keep_messages``'s commands, queued on ``pipe`` (a new job's are sent with its record, in one trip)."""
+        key = f"{self._key(job_id)}:messages"
+        pipe.hset(key, mapping={str(i): json.dumps(m) for i, m in enumerate(messages)})
+        pipe.expire(key, self._ttl)
+        pipe.sadd(ACTIVE_KEY, job_id)
 
     def chunk_messages(self, job_id: str) -> dict[int, dict[str, Any]]:
         return {int(i): json.loads(m) for i, m in self._redis.hgetall(f"{self._key(job_id)}:messages").items()}
@@ -123,12 +127,15 @@ class RedisControl(JobControl):
         self._redis.srem(ACTIVE_KEY, job_id)
 
     def index_job(self, record: dict[str, Any]) -> None:
+        with self._redis.pipeline() as pipe:
+            self._index_job(pipe, record)
+            pipe.execute()
+
+    def _index_job(self, pipe: Any, record: dict[str, Any]) -> None:
         key = self._index_key(record.get("project") or NO_PROJECT)
         cutoff = f"{time.time_ns() - self._ttl * 10**9:020d}"
-        with self._redis.pipeline() as pipe:
-            pipe.zadd(key, {index_member(record): 0})
-            pipe.zremrangebylex(key, "-", f"({cutoff}")  # entries older than the TTL: their jobs are gone
-            pipe.execute()
+        pipe.zadd(key, {index_member(record): 0})
+        pipe.zremrangebylex(key, "-", f"({cutoff}")  # entries older than the TTL: their jobs are gone
 
     def index_page(self, project: str, before: str | None, n: int) -> list[str]:
         return self._redis.zrevrangebylex(self._index_key(project), f"({before}" if before else "+", "-", 0, n)

@@ -99,6 +99,26 @@ class JobStore(JobControl, ABC):
     def shorten_ttl(self, job_id: str, seconds: int, chunk: int) -> None:
         """Keep the job and its chunk ``chunk`` at most ``seconds`` more (a compact job's short result TTL)."""
 
+    def open_job(self, record: dict[str, Any], messages: list[dict[str, Any]] | None) -> None:
+        """A new job: ``create``, ``keep_messages`` (when given: the watchdog's copy of each chunk's message) and
+        ``index_job``, all or nothing; the Redis store sends them in one transaction."""
+        self.create(record)
+        try:
+            if messages is not None:
+                self.keep_messages(record["job_id"], messages)
+            self.index_job(record)
+        except Exception:
+            self.delete(record["job_id"])
+            raise
+
+    @abstractmethod
+    def status(self, job_id: str) -> str | None:
+        """The job's status alone (None: unknown or expired): what a task checks before it starts."""
+
+    @abstractmethod
+    def put_attachment_if_absent(self, job_id: str, name: str, text: str) -> bool:
+        """``put_attachment`` unless the job has that attachment already, atomically; True when this call put it."""
+
     def complete(self, job_id: str, result: dict[str, Any]) -> bool:
         """Finish a single-result job (dataset, training, causal effect) with its result document."""
         return self.save_chunk(job_id, 0, [result])
@@ -221,6 +241,17 @@ class MemoryJobStore(MemoryControl, JobStore):
         with self._lock:
             return self._attachments.get((job_id, name))
 
+    def status(self, job_id: str) -> str | None:
+        record = MemoryJobStore.record(self, job_id)  # this store's own read, whatever a subclass does to record
+        return None if record is None else str(record["status"])
+
+    def put_attachment_if_absent(self, job_id: str, name: str, text: str) -> bool:
+        with self._lock:
+            if (job_id, name) in self._attachments:
+                return False
+            self._attachments[(job_id, name)] = text
+            return True
+
     def shorten_ttl(self, job_id: str, seconds: int, chunk: int) -> None:
         with self._lock:  # chunks and attachments go with the job here
             if job_id in self._expires:
@@ -290,12 +321,29 @@ class RedisJobStore(RedisControl, JobStore):
         return f"{self._key(job_id)}:attachments"  # one hash, name -> text: deleted with one key
 
     def create(self, record: dict[str, Any]) -> None:
+        self._create(record, None, index=False)
+
+    def open_job(self, record: dict[str, Any], messages: list[dict[str, Any]] | None) -> None:
+        self._create(record, messages, index=True)
+
+    def _create(self, record: dict[str, Any], messages: list[dict[str, Any]] | None, index: bool) -> None:
+        """The record, and what ``open_job`` adds, in one MULTI/EXEC: one round trip, and never half a job."""
         fields = {k: json.dumps(v) if k in _JSON_FIELDS else v for k, v in record.items()}
         try:
             with self._redis.pipeline() as pipe:
                 pipe.hset(self._key(record["job_id"]), mapping=fields)
                 pipe.expire(self._key(record["job_id"]), self._ttl)
+                if messages is not None:
+                    self._keep_messages(pipe, record["job_id"], messages)
+                if index:
+                    self._index_job(pipe, record)
                 pipe.execute()
+        except redis.RedisError as exc:
+            raise BrokerUnavailable("the job store (Redis) is unreachable", {"reason": str(exc)}) from exc
+
+    def status(self, job_id: str) -> str | None:
+        try:
+            return self._redis.hget(self._key(job_id), "status")
         except redis.RedisError as exc:
             raise BrokerUnavailable("the job store (Redis) is unreachable", {"reason": str(exc)}) from exc
 
@@ -368,6 +416,13 @@ class RedisJobStore(RedisControl, JobStore):
 
     def attachment(self, job_id: str, name: str) -> str | None:
         return self._redis.hget(self._attachments_key(job_id), name)
+
+    def put_attachment_if_absent(self, job_id: str, name: str, text: str) -> bool:
+        with self._redis.pipeline() as pipe:
+            pipe.hsetnx(self._attachments_key(job_id), name, text)
+            pipe.expire(self._attachments_key(job_id), self._ttl)
+            put, _ = pipe.execute()
+        return bool(put)
 
     def shorten_ttl(self, job_id: str, seconds: int, chunk: int) -> None:
         with self._redis.pipeline(transaction=False) as pipe:  # LT: never lengthens a TTL

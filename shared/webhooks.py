@@ -50,17 +50,18 @@ def pending(record: dict[str, Any] | None) -> bool:
                 and record.get("notified") != NOTIFIED)
 
 
-def notify_if_finished(store: Any, job_id: str) -> bool:
+def notify_if_finished(store: Any, job_id: str, record: dict[str, Any] | None = None) -> bool:
     """Queue the job's one callback if it has finished (succeeded or failed) and has a ``callback_url``.
 
     Called wherever a job may have just finished (after each pipeline task, by the watchdog); the store's
     ``claim_notification`` makes it send once however many callers see the finished job. A publish that fails
     gives the claim back and leaves the job to the watchdog, which sends it on a later sweep (``resend``); a
-    claimant that dies before its publish lets the claim lapse after ``NOTIFY_LEASE_SECONDS``.
+    claimant that dies before its publish lets the claim lapse after ``NOTIFY_LEASE_SECONDS``. ``record``: the job's
+    state as the caller just read it (else it is read here).
     """
     from shared.publish import publish  # the publisher needs the configured Celery app
 
-    record = store.record(job_id)
+    record = store.record(job_id) if record is None else record
     if not pending(record):
         return False
     if not store.claim_notification(job_id, NOTIFY_LEASE_SECONDS):

@@ -30,9 +30,10 @@ def model_label(model: dict[str, Any] | None) -> str | None:
     return f"{model['name']}@{model['version']}" if model.get("version") is not None else model["name"]
 
 
-def audit_job_end(store: JobStore, job_id: str) -> bool:
-    """Write the job's end record if the job has finished and none was written; True when written now."""
-    job = store.record(job_id)
+def audit_job_end(store: JobStore, job_id: str, record: dict[str, Any] | None = None) -> bool:
+    """Write the job's end record if the job has finished and none was written; True when written now.
+    ``record``: the job's state as the caller just read it (else it is read here)."""
+    job = store.record(job_id) if record is None else record
     if job is None or job["status"] not in FINISHED:
         return False
     dedup_key = f"{job_id}:end"

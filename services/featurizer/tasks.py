@@ -24,7 +24,7 @@ from shared.jobs import get_job_store
 from shared.messages import FeaturizedChunk, featurized_chunk, read_chunk_request
 
 
-@celery_app.task(name=FEATURIZE_TASK, base=PipelineTask)
+@celery_app.task(name=FEATURIZE_TASK, base=PipelineTask, ends_job_on_success=False)  # scoring ends a job
 def featurize_batch(message: dict[str, Any]) -> FeaturizedChunk:
     request = read_chunk_request(message)
     get_job_store().mark_running(request["job_id"])

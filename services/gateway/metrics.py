@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -42,7 +41,6 @@ VERDICTS = Counter("causalmol_verdicts", "Causal-validity verdicts of succeeded 
 COUNTED_MARK = "metrics-counted"
 # Kombu's Redis transport keeps priorities 3, 6 and 9 of a queue under suffixed keys beside the plain one.
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
-_count_lock = threading.Lock()
 
 
 def count_submitted(kind: str) -> None:
@@ -52,16 +50,14 @@ def count_submitted(kind: str) -> None:
 def count_results(store: JobStore, job: dict[str, Any]) -> None:
     """Count a succeeded prediction job's molecules and verdicts the first time the gateway reads it.
 
-    Later reads (polling, exports, any gunicorn worker) find the mark and count nothing. Two first reads racing
-    in two processes could both count: ``JobStore`` has no set-if-absent yet. Metrics never fail a request.
+    Later reads (polling, exports, any gunicorn worker) find the mark and count nothing: the mark is set if absent,
+    atomically, so two first reads racing in two processes count once. Metrics never fail a request.
     """
     if job.get("kind", PREDICTION) != PREDICTION or job["status"] != SUCCEEDED:
         return
     try:
-        with _count_lock:
-            if store.attachment(job["job_id"], COUNTED_MARK) is not None:
-                return
-            store.put_attachment(job["job_id"], COUNTED_MARK, "1")
+        if not store.put_attachment_if_absent(job["job_id"], COUNTED_MARK, "1"):
+            return
     except Exception as exc:  # a store hiccup costs a sample, never the client's answer
         logger.warning("job %s not counted: %r", job["job_id"], exc)
         return

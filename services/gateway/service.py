@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import redis
 from flask import url_for
 
 from services.audit.records import smiles_sha256
@@ -66,15 +65,10 @@ def start_job(
     priority = BULK_PRIORITY if kind == PREDICTION and len(messages) > 1 else None
     chunks: list[dict[str, Any]] = [{"tasks": list(task_names), "message": {**m, "job_id": job_id},
                                      "priority": priority} for m in messages]
-    store.create(record)
+    # A prediction's chunk messages are kept for the watchdog, which publishes a lost chunk again.
+    store.open_job(record, chunks if kind == PREDICTION else None)
     note(job_id=job_id, details={"kind": kind})
     try:
-        try:
-            if kind == PREDICTION:  # kept for the watchdog, which publishes a lost chunk again
-                store.keep_messages(job_id, chunks)
-            store.index_job(record)
-        except redis.RedisError as exc:
-            raise BrokerUnavailable("the job store (Redis) is unreachable", {"reason": str(exc)}) from exc
         for chunk in chunks:
             publish(task_names, chunk["message"], priority)
     except BrokerUnavailable:

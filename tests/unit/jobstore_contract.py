@@ -174,6 +174,35 @@ class JobStoreContract:
         assert store.attachment(job_id, "other.sdf") is None
         assert store.attachment("ghost", "export.sdf") is None
 
+    def test_an_attachment_put_if_absent_is_put_once(self, store):
+        job_id = new_job(store)
+        assert store.put_attachment_if_absent(job_id, "metrics-counted", "1") is True
+        assert store.put_attachment_if_absent(job_id, "metrics-counted", "1") is False  # a second reader
+        assert store.put_attachment_if_absent(job_id, "metrics-counted", "2") is False
+        assert store.attachment(job_id, "metrics-counted") == "1"
+
+    def test_status_alone(self, store):
+        job_id = new_job(store, total=2, n_chunks=1)
+        assert store.status(job_id) == QUEUED
+        store.mark_running(job_id)
+        assert store.status(job_id) == RUNNING
+        store.save_chunk(job_id, 0, results_for(0))
+        assert store.status(job_id) == SUCCEEDED
+        assert store.status("ghost") is None
+
+    def test_open_job_keeps_its_messages_and_indexes_it(self, store):
+        record = new_job_record(uuid.uuid4().hex, MODEL, 4, 2, extra={"project": "lab-a"})
+        messages = [{"tasks": ["featurize.batch", "score.batch"], "message": {"chunk": i}} for i in range(2)]
+        store.open_job(record, messages)
+        assert store.record(record["job_id"])["status"] == QUEUED
+        assert store.chunk_messages(record["job_id"]) == dict(enumerate(messages))
+        assert record["job_id"] in store.active_jobs()
+        assert any(record["job_id"] in member for member in store.index_page("lab-a", None, 10))
+        single = new_job_record(uuid.uuid4().hex, None, 1, 1, "training", extra={"project": "lab-a"})
+        store.open_job(single, None)  # a job of one result keeps no chunk messages
+        assert store.chunk_messages(single["job_id"]) == {}
+        assert any(single["job_id"] in member for member in store.index_page("lab-a", None, 10))
+
     def test_wait_returns_when_the_job_finishes(self, store):
         job_id = new_job(store, total=2, n_chunks=1)
         timer = threading.Timer(0.1, store.save_chunk, args=(job_id, 0, results_for(0)))

@@ -155,3 +155,63 @@ def test_configure_celery_distributed_and_embedded():
     embedded = _configured({})
     assert embedded["broker"] == "memory://"
     assert embedded["opts"] == {"polling_interval": 0.005}
+
+
+class _CountingStore(MemoryJobStore):
+    def __init__(self):
+        super().__init__()
+        self.reads = 0
+
+    def record(self, job_id):
+        self.reads += 1
+        return super().record(job_id)
+
+
+class _HandOnTask(PipelineTask):
+    name = "unit.hand_on"
+    ends_job_on_success = False
+
+
+@pytest.fixture
+def job_end(monkeypatch):
+    """A store that counts its reads, and what the job's end was given to (audit, then callback)."""
+    import services.audit.jobs
+    import shared.webhooks
+
+    store, calls = _CountingStore(), []
+    monkeypatch.setattr(shared.jobs, "get_job_store", lambda: store)
+    monkeypatch.setattr(services.audit.jobs, "audit_job_end", lambda s, j, r: calls.append(("audit", j, r["status"])))
+    monkeypatch.setattr(shared.webhooks, "notify_if_finished", lambda s, j, r: calls.append(("notify", j, r["status"])))
+    store.create(new_job_record("j1", {"name": "akt1", "version": 1}, total=1, n_chunks=1))
+    store.reads = 0
+    return store, calls
+
+
+def test_a_step_that_only_hands_its_chunk_on_does_not_look_for_the_jobs_end(job_end):
+    store, calls = job_end
+    _HandOnTask().after_return("SUCCESS", None, "task-id", ({"job_id": "j1", "chunk": 0},), {}, None)
+    assert (store.reads, calls) == (0, [])
+
+
+def test_a_step_that_failed_looks_for_the_jobs_end_once_for_audit_and_callback(job_end):
+    store, calls = job_end
+    store.mark_failed("j1", {"code": "task_failed", "message": "x"})
+    _HandOnTask().after_return("FAILURE", None, "task-id", ({"job_id": "j1", "chunk": 0},), {}, None)
+    assert store.reads == 1
+    assert calls == [("audit", "j1", "failed"), ("notify", "j1", "failed")]
+
+
+def test_a_step_that_can_end_its_job_records_the_end_only_once_it_has_come(job_end):
+    store, calls = job_end
+    _Task().after_return("SUCCESS", None, "task-id", ({"job_id": "j1", "chunk": 0},), {}, None)
+    assert (store.reads, calls) == (1, [])  # still queued: nothing ended
+    store.save_chunk("j1", 0, [{"id": "a"}])
+    _Task().after_return("SUCCESS", None, "task-id", ({"job_id": "j1", "chunk": 0},), {}, None)
+    assert store.reads == 2
+    assert calls == [("audit", "j1", "succeeded"), ("notify", "j1", "succeeded")]
+
+
+def test_a_cancel_check_reads_the_status_alone(job_end):
+    store, _ = job_end
+    _ChunkTask().before_start("task-id", ({"job_id": "j1", "chunk": 0},), {})
+    assert store.reads == 0  # JobStore.status: one field, not the whole record

@@ -15,6 +15,7 @@ def test_registered_under_its_routed_name():
     task = celery_app.tasks[FEATURIZE_TASK]
     assert task is featurize_batch._get_current_object()  # the module attribute is Celery's lazy proxy
     assert isinstance(task, PipelineTask)  # so a failure marks the job failed
+    assert task.ends_job_on_success is False  # it hands its chunk on to scoring, which ends the job
 
 
 def test_marks_running_and_featurizes(settings_env):

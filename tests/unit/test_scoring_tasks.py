@@ -19,6 +19,7 @@ def test_registered_under_its_routed_name():
     task = celery_app.tasks[SCORE_TASK]
     assert task is score_batch._get_current_object()  # the module attribute is Celery's lazy proxy
     assert isinstance(task, PipelineTask)  # so a failure marks the job failed
+    assert task.ends_job_on_success is True  # its chunk may be the job's last: the end is audited after it
 
 
 def test_two_tasks_complete_a_two_chunk_job(tiny_env):

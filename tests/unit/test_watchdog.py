@@ -53,9 +53,9 @@ def test_only_the_missing_chunks_are_published_again_with_their_priority():
     store = MemoryJobStore()
     job_id = stalled_job(store)
     assert watchdog.check_job(store, store.record(job_id), NOW) == "requeued"
-    assert [(tasks, message["chunk"], options) for tasks, message, options in PUBLISHED] == [
-        (("featurize.batch", "score.batch"), 0, {"priority": 9}),
-        (("featurize.batch", "score.batch"), 2, {"priority": 9}),
+    assert [(tasks, message["chunk"], options["priority"]) for tasks, message, options in PUBLISHED] == [
+        (("featurize.batch", "score.batch"), 0, 9),
+        (("featurize.batch", "score.batch"), 2, 9),
     ]
     assert store.record(job_id)["requeues"] == 1
 
