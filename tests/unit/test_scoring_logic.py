@@ -133,26 +133,21 @@ def test_the_stored_results_are_those_of_the_straightforward_path_byte_for_byte(
     assert json.dumps(results) == json.dumps(plain.get("j1")["results"])
 
 
-def test_cycle_collection_is_off_while_a_chunk_is_scored_and_restored_after(tiny_env, monkeypatch):
+def test_the_long_lived_objects_are_frozen_once_per_model_after_its_first_chunk(tiny_env, monkeypatch):
     import gc
 
     import services.scoring.logic as scoring_logic
 
-    seen: list[bool] = []
+    freezes: list[int] = []
+    monkeypatch.setattr(scoring_logic, "_frozen", set())
+    monkeypatch.setattr(scoring_logic.gc, "freeze", lambda: freezes.append(len(freezes)))
     real = scoring_logic.annotate_chunk
-    monkeypatch.setattr(scoring_logic, "annotate_chunk", lambda *a: seen.append(gc.isenabled()) or real(*a))
-    assert gc.isenabled()
-    score_chunk(scoring_message(["CCO"]), job_store(total=1))
-    assert seen == [False] and gc.isenabled()
-
     monkeypatch.setattr(scoring_logic, "annotate_chunk", lambda *a: 1 / 0)
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(ZeroDivisionError):  # a first chunk that fails freezes nothing: its model may not be loaded
         score_chunk(scoring_message(["CCO"]), job_store(total=1))
-    assert gc.isenabled(), "a failed chunk turns collection back on"
-    gc.disable()
-    try:
-        with pytest.raises(ZeroDivisionError):
-            score_chunk(scoring_message(["CCO"]), job_store(total=1))
-        assert not gc.isenabled(), "a process that had it off keeps it off"
-    finally:
-        gc.enable()
+    assert freezes == []
+    monkeypatch.setattr(scoring_logic, "annotate_chunk", real)
+    for _ in range(3):
+        score_chunk(scoring_message(["CCO"]), job_store(total=1))
+    assert freezes == [0]  # the model, its explainer and its profile are loaded by then: frozen once
+    assert gc.isenabled()  # collection itself is never turned off
