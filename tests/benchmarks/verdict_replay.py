@@ -22,6 +22,32 @@ seeds 7, 8 and 9 for PIK3CA and AKT: 6 splits, never run before with either rule
   (c) under B, MAE(unsupported) > MAE(caution) on at least 4 of the 6 splits.
 Seeds 0 to 2 are development: B goes to confirmation only if it is not worse than A there on (a) and (b).
 
+Outcome (2026-12-03): B was worse than A on development (better than both baselines on 1 of 6 dev splits against
+4), so by the decision above it never went to confirmation.
+
+Candidate C, written down (2026-12-03, 19:13 UTC) after the development captures of seeds 0 to 2 were read and
+before any confirmation split was run:
+
+    ``supported`` needs positive causal backing and nothing against it, not a majority: inside the domain, well
+    covered, the trees agree, focused, no relied-on substructure contradicted or confounded, and *some* of the
+    substructure weight consistent with the causal effects (more than 0%, where A asks more than 50%). Untestable
+    substructures then neither vouch for nor count against a prediction; one whose substructures are all
+    untestable is still never supported. ``unsupported`` and ``caution`` are otherwise unchanged.
+
+    Read off development (seeds 0 to 2, six scaffold splits), the reason for it: among in-domain predictions with
+    good footing, focus and no disagreeing reliance, those failing only the majority test had MAE 0.23 to 0.28 on
+    AKT (supported: 0.18 to 0.26). On development C reached 25% supported on 5 of 6 splits (A: 3), the ratio target
+    on 5 (A: 5), better than both baselines on 4 (A: 4).
+
+The decision, written down at the same time: C replaces A if, over the confirmation splits (scaffold splits of
+seeds 7, 8 and 9 for PIK3CA and AKT: 6 splits, never run before with any rule):
+  (a) more splits reach 25% supported under C than under A;
+  (b) no fewer splits have MAE(supported) / MAE(unsupported) <= 0.6 under C;
+  (c) no fewer splits separate better than both baselines under C;
+  (d) the mean over the 6 splits of MAE(supported) under C is at most 10% above A's.
+The whole-assay and isoform splits of the same seeds are run and reported under both rules; they are not part of
+the decision.
+
 Usage: ``.venv/bin/python tests/benchmarks/verdict_replay.py FILE [FILE ...]``.
 """
 
