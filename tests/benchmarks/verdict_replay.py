@@ -25,7 +25,7 @@ Seeds 0 to 2 are development: B goes to confirmation only if it is not worse tha
 Outcome (2026-12-03): B was worse than A on development (better than both baselines on 1 of 6 dev splits against
 4), so by the decision above it never went to confirmation.
 
-Candidate C, written down (2026-12-03, 19:13 UTC) after the development captures of seeds 0 to 2 were read and
+Candidate C, written down (2026-12-03, 19:11 UTC) after the development captures of seeds 0 to 2 were read and
 before any confirmation split was run:
 
     ``supported`` needs positive causal backing and nothing against it, not a majority: inside the domain, well
