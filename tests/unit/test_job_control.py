@@ -9,18 +9,10 @@ import uuid
 import pytest
 
 from shared.job_control import NOTIFIED, InvalidCursor, decode_cursor, encode_cursor
-from shared.jobs import CANCELLED, QUEUED, SUCCEEDED, MemoryJobStore, RedisJobStore, new_job_record
-from tests.unit.test_jobs_redis import redis_client, redis_server_url  # noqa: F401  (shared fixtures)
+from shared.jobs import CANCELLED, QUEUED, SUCCEEDED, new_job_record
+from tests.unit.test_jobs_redis import each_store, redis_client, redis_server_url  # noqa: F401  (shared fixtures)
 
 MODEL = {"name": "akt1", "version": 1}
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request):
-    if request.param == "memory":
-        return MemoryJobStore()
-    request.getfixturevalue("redis_client")  # a clean database
-    return RedisJobStore(request.getfixturevalue("redis_server_url"), ttl_seconds=60)
 
 
 def new_job(store, n_chunks: int = 2, **extra) -> dict:

@@ -65,13 +65,18 @@ def redis_client(redis_server_url):
     client.close()
 
 
-class TestBothStores(JobStoreContract):
-    @pytest.fixture(params=["memory", "redis"])
-    def store(self, request):
-        if request.param == "memory":
-            return MemoryJobStore()
-        request.getfixturevalue("redis_client")  # a clean database
-        return RedisJobStore(request.getfixturevalue("redis_server_url"), ttl_seconds=60)
+@pytest.fixture(params=["memory", "redis"], name="store")
+def each_store(request):
+    """``store`` in a test that takes it: a memory store, then a Redis one on a clean database. Modules that test
+    both import it (``from tests.unit.test_jobs_redis import each_store``); a class's own ``store`` overrides it."""
+    if request.param == "memory":
+        return MemoryJobStore()
+    request.getfixturevalue("redis_client")  # a clean database
+    return RedisJobStore(request.getfixturevalue("redis_server_url"), ttl_seconds=60)
+
+
+class TestBothStores(JobStoreContract):  # against each store: the module's ``store``
+    pass
 
 
 class TestRedisSpecifics:

@@ -12,9 +12,9 @@ import shared.publish
 import shared.webhooks
 from shared import watchdog
 from shared.config import Settings
-from shared.jobs import MemoryJobStore, RedisJobStore, new_job_record
+from shared.jobs import new_job_record
 from shared.webhooks import notify_if_finished
-from tests.unit.test_jobs_redis import redis_client, redis_server_url  # noqa: F401  (shared fixtures)
+from tests.unit.test_jobs_redis import each_store, redis_client, redis_server_url  # noqa: F401  (shared fixtures)
 
 SETTINGS = Settings(chunk_deadline_seconds=3600)
 
@@ -39,14 +39,6 @@ def broker(monkeypatch):
     Broker.down, Broker.sent = False, []
     monkeypatch.setattr(shared.publish, "chain", Broker)
     return Broker
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request):
-    if request.param == "memory":
-        return MemoryJobStore()
-    request.getfixturevalue("redis_client")  # a clean database
-    return RedisJobStore(request.getfixturevalue("redis_server_url"), ttl_seconds=60)
 
 
 def finished_job(store, kind: str = "training") -> str:
