@@ -101,15 +101,11 @@ class JobStore(JobControl, ABC):
 
     def open_job(self, record: dict[str, Any], messages: list[dict[str, Any]] | None) -> None:
         """A new job: ``create``, ``keep_messages`` (when given: the watchdog's copy of each chunk's message) and
-        ``index_job``, all or nothing; the Redis store sends them in one transaction."""
+        ``index_job``. In memory these cannot fail part-way; the Redis store sends them in one MULTI, all or none."""
         self.create(record)
-        try:
-            if messages is not None:
-                self.keep_messages(record["job_id"], messages)
-            self.index_job(record)
-        except Exception:
-            self.delete(record["job_id"])
-            raise
+        if messages is not None:
+            self.keep_messages(record["job_id"], messages)
+        self.index_job(record)
 
     @abstractmethod
     def status(self, job_id: str) -> str | None:
@@ -183,11 +179,15 @@ class MemoryJobStore(MemoryControl, JobStore):
             self._jobs[record["job_id"]] = dict(record)
             self._expires[record["job_id"]] = time.monotonic() + self._ttl
 
+    def _live(self, job_id: str) -> dict[str, Any] | None:
+        """The job's own dict if it has not expired (an expired one is dropped); call under the lock."""
+        if self._expires.get(job_id, float("inf")) <= time.monotonic():
+            self._drop(job_id)
+        return self._jobs.get(job_id)
+
     def record(self, job_id: str) -> dict[str, Any] | None:
         with self._lock:
-            if self._expires.get(job_id, float("inf")) <= time.monotonic():
-                self._drop(job_id)
-            job = self._jobs.get(job_id)
+            job = self._live(job_id)
             return dict(job) if job else None
 
     def results(self, job_id: str, n_chunks: int) -> list[dict[str, Any]]:
@@ -242,8 +242,9 @@ class MemoryJobStore(MemoryControl, JobStore):
             return self._attachments.get((job_id, name))
 
     def status(self, job_id: str) -> str | None:
-        record = MemoryJobStore.record(self, job_id)  # this store's own read, whatever a subclass does to record
-        return None if record is None else str(record["status"])
+        with self._lock:
+            job = self._live(job_id)
+            return None if job is None else str(job["status"])
 
     def put_attachment_if_absent(self, job_id: str, name: str, text: str) -> bool:
         with self._lock:

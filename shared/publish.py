@@ -17,14 +17,14 @@ from shared.errors import BrokerUnavailable
 # Kombu's Redis transport serves priority 0 (the default) before 3, 6 and 9 on every queue: a big job's chunks
 # go at BULK_PRIORITY, so a one-molecule request overtakes them at each hop instead of queueing behind them.
 BULK_PRIORITY = 9
-# Celery writes a repr of each task's arguments into its message headers (``argsrepr``, ``kwargsrepr``) unless told
-# what to write: ours are the labs' structures and features, which stay out of headers (and of anything that
-# prints them), and the repr of a featurized chunk cost more than featurizing one molecule.
 
 
 def publish(task_names: tuple[str, ...], message: dict[str, Any], priority: int | None = None) -> None:
     """Send one chain of tasks, by name, with ``message`` as the first task's argument."""
     first, *rest = task_names
+    # Celery writes a repr of each task's arguments into its message headers (``argsrepr``, ``kwargsrepr``) unless
+    # told what to write: ours are the labs' structures and features, which stay out of headers (and of anything
+    # that prints them), and the repr of a featurized chunk cost more than featurizing one molecule.
     options: dict[str, Any] = {"argsrepr": f"(job {message.get('job_id')})", "kwargsrepr": "{}",
                                **({"priority": priority} if priority else {})}
     try:

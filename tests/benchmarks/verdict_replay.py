@@ -80,11 +80,15 @@ NOT_ASSESSED = "causal support was not assessed"
 VERDICTS = ("supported", "caution", "unsupported", "unknown")
 
 
+def disagreeing(evidence: list[dict[str, Any]]) -> bool:
+    """A relied-on substructure is contradicted or confounded (the served rule's own reliance test)."""
+    return any(_relied_on(e) and e["reliance"] in ("contradicted", "confounded") for e in evidence)
+
+
 def causally_backed(evidence: list[dict[str, Any]]) -> bool:
     """No relied-on substructure disagrees, and more than half the substructure weight is consistent (the served
     rule's own share and reliance tests)."""
-    disagreeing = any(_relied_on(e) and e["reliance"] in ("contradicted", "confounded") for e in evidence)
-    return _share(evidence, ("consistent",)) > MIN_CONSISTENT_SHARE and not disagreeing
+    return _share(evidence, ("consistent",)) > MIN_CONSISTENT_SHARE and not disagreeing(evidence)
 
 
 def candidate(validity: dict[str, Any]) -> str:
@@ -113,8 +117,7 @@ def candidate_c(validity: dict[str, Any]) -> str:
     footing = any(p in r for r in reasons for p in FOOTING_PHRASES)
     mechanism = validity.get("mechanism") or {}
     focused = mechanism.get("focus") is not None and mechanism["focus"] >= FOCUS_THRESHOLD
-    disagreeing = any(_relied_on(e) and e["reliance"] in ("contradicted", "confounded") for e in evidence)
-    if (validity["applicability_domain"]["in_domain"] and not footing and focused and not disagreeing
+    if (validity["applicability_domain"]["in_domain"] and not footing and focused and not disagreeing(evidence)
             and _share(evidence, ("consistent",)) > 0):
         return "supported"
     return "caution"

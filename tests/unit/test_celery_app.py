@@ -215,3 +215,30 @@ def test_a_cancel_check_reads_the_status_alone(job_end):
     store, _ = job_end
     _ChunkTask().before_start("task-id", ({"job_id": "j1", "chunk": 0},), {})
     assert store.reads == 0  # JobStore.status: one field, not the whole record
+
+
+def test_a_store_that_is_down_when_a_task_ends_does_not_fail_the_task(job_end, monkeypatch, caplog):
+    store, calls = job_end
+
+    def down(job_id):
+        raise redis.ConnectionError("gone")
+
+    monkeypatch.setattr(store, "record", down)
+    _Task().after_return("SUCCESS", None, "task-id", ({"job_id": "j1", "chunk": 0},), {}, None)  # must not raise
+    assert calls == []
+    assert "the end of job j1 was not looked for" in caplog.text
+
+
+def test_an_audit_that_fails_still_lets_the_callback_go(job_end, monkeypatch, caplog):
+    import services.audit.jobs
+
+    store, calls = job_end
+    store.save_chunk("j1", 0, [{"id": "a"}])
+
+    def broken(*_args):
+        raise RuntimeError("database down")
+
+    monkeypatch.setattr(services.audit.jobs, "audit_job_end", broken)
+    _Task().after_return("SUCCESS", None, "task-id", ({"job_id": "j1", "chunk": 0},), {}, None)
+    assert calls == [("notify", "j1", "succeeded")]
+    assert "the end of job j1 was not audited" in caplog.text

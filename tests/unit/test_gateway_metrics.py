@@ -129,8 +129,10 @@ def test_a_store_failure_while_counting_still_answers(client, ctx, monkeypatch):
     def broken(*_args):
         raise redis.ConnectionError("gone")
 
-    monkeypatch.setattr(ctx.job_store, "attachment", broken)
+    monkeypatch.setattr(ctx.job_store, "put_attachment_if_absent", broken)  # the mark count_results sets
+    before = sample("causalmol_molecules_predicted_total", model="akt1@1")
     assert client.get("/v1/jobs/flaky").status_code == 200
+    assert sample("causalmol_molecules_predicted_total", model="akt1@1") == before  # a lost sample, not a 5xx
 
 
 def test_the_exposition_parses(client):

@@ -13,7 +13,8 @@ import time
 import pytest
 import redis
 
-from shared.jobs import MemoryJobStore, RedisJobStore
+from shared.errors import BrokerUnavailable
+from shared.jobs import MemoryJobStore, RedisJobStore, new_job_record
 from tests.unit.jobstore_contract import JobStoreContract, new_job, results_for
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -139,3 +140,12 @@ def test_delete_with_redis_unreachable_does_not_raise(caplog):
     store = RedisJobStore(f"redis://127.0.0.1:{_free_port()}/0", ttl_seconds=60, timeout=0.2)
     store.delete("j")
     assert "job j not deleted" in caplog.text
+
+
+def test_a_new_job_and_a_status_check_with_redis_unreachable_are_a_broker_error():
+    """The gateway answers 503 (``BrokerUnavailable``) and a task's cancel check fails like any read: no half job."""
+    store = RedisJobStore(f"redis://127.0.0.1:{_free_port()}/0", ttl_seconds=60, timeout=0.2)
+    with pytest.raises(BrokerUnavailable):
+        store.open_job(new_job_record("j", None, 1, 1), [{"message": {"chunk": 0}}])
+    with pytest.raises(BrokerUnavailable):
+        store.status("j")
