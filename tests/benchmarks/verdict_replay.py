@@ -54,6 +54,24 @@ better than both baselines on 2 under C against 3 under A (fails: on AKT seed 7 
 MAE 0.152 against 0.129, lift the ratio to 0.323, above the spread tertiles' 0.285); (d) mean MAE(supported) 0.257
 against 0.251, +2.4% (passes). C fails (c), so A stays the served rule.
 
+Candidate D, written down (2026-12-04, 18:47 UTC) before this session's development captures (seeds 0 to 2, the
+same splits as before) were read; A's figures on them were known from the README's table:
+
+    ``unsupported`` also when the number has no footing of its own, whatever its substructures: outside the
+    applicability domain (where held-out predictions were no better than the training mean), or the trees disagree
+    more than twice the confident spread (the level up to which cross-validated error was at or below its
+    average). A's ``unsupported`` stays; ``supported`` and ``unknown`` are unchanged; the rest is ``caution``.
+    The reason: ``unsupported`` today needs contradicted reliance, which is rare on PIK3CA (one ``unsupported``
+    prediction on some splits), while the baselines show that the model's own uncertainty separates error.
+
+The decision, written down at the same time: D goes to confirmation only if on the six development scaffold splits
+it meets the ratio on no fewer splits than A and beats both baselines on more. It then replaces A if, over the
+confirmation splits (scaffold splits of seeds 10, 11 and 12 for PIK3CA and AKT: 6 splits, never run before):
+  (a) no fewer splits have MAE(supported) / MAE(unsupported) <= 0.6 under D;
+  (b) more splits separate better than both baselines under D;
+  (c) under D, MAE(unsupported) > MAE(caution) on at least 4 of the 6 splits.
+``supported`` is the same under both, so its share and MAE are too.
+
 Usage: ``.venv/bin/python tests/benchmarks/verdict_replay.py FILE [FILE ...]``.
 """
 
