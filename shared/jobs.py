@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -30,6 +31,15 @@ logger = logging.getLogger(__name__)
 PREDICTION = "prediction"
 # Jobs other than predictions produce one result document, stored as the job's single chunk.
 SINGLE_RESULT_KINDS = ("dataset", "training", "causal_effect", "export")
+TALLY_PREFIX = "tally:"  # a Redis job hash's field per counted name (a verdict): tally:supported -> molecules
+
+
+def full_tally(record: Mapping[str, Any]) -> dict[str, int] | None:
+    """The counts the job's chunks were stored with (``save_chunk``'s ``tally``), summed; None unless every chunk
+    was stored with counts (a chunk an older worker stored has none), so that a sum is never taken for the whole."""
+    if record.get("tallied_chunks", 0) != record["n_chunks"]:
+        return None
+    return dict(record.get("tally") or {})
 
 
 def new_job_record(
@@ -76,8 +86,11 @@ class JobStore(JobControl, ABC):
     def mark_running(self, job_id: str) -> None: ...
 
     @abstractmethod
-    def save_chunk(self, job_id: str, index: int, results: list[dict[str, Any]]) -> bool:
-        """Store one chunk's results once; False when the chunk was already stored (a redelivery)."""
+    def save_chunk(self, job_id: str, index: int, results: list[dict[str, Any]],
+                   tally: Mapping[str, int] | None = None) -> bool:
+        """Store one chunk's results once; False when the chunk was already stored (a redelivery). ``tally``:
+        counts (a verdict -> molecules) added to the record's ``tally`` with the chunk, in the same atomic step,
+        so that the job's end is told without reading its results back (see ``full_tally``)."""
 
     @abstractmethod
     def mark_failed(self, job_id: str, error: dict[str, Any]) -> None: ...
@@ -188,7 +201,9 @@ class MemoryJobStore(MemoryControl, JobStore):
     def record(self, job_id: str) -> dict[str, Any] | None:
         with self._lock:
             job = self._live(job_id)
-            return dict(job) if job else None
+            if not job:
+                return None
+            return {**job, "tally": dict(job["tally"])} if "tally" in job else dict(job)
 
     def results(self, job_id: str, n_chunks: int) -> list[dict[str, Any]]:
         with self._lock:
@@ -200,12 +215,18 @@ class MemoryJobStore(MemoryControl, JobStore):
             if job and job["status"] == QUEUED:
                 job["status"] = RUNNING
 
-    def save_chunk(self, job_id: str, index: int, results: list[dict[str, Any]]) -> bool:
+    def save_chunk(self, job_id: str, index: int, results: list[dict[str, Any]],
+                   tally: Mapping[str, int] | None = None) -> bool:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or (job_id, index) in self._chunks:
                 return False
             self._chunks[(job_id, index)] = results
+            if tally is not None:
+                counts = job.setdefault("tally", {})
+                for name, n in tally.items():
+                    counts[name] = counts.get(name, 0) + n
+                job["tallied_chunks"] = job.get("tallied_chunks", 0) + 1
             job["done"] += len(results)
             job["chunks_done"] += 1
             job["progress_at"] = progress_stamp()
@@ -264,6 +285,10 @@ _SAVE_CHUNK = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[3]) then return 0 end
 redis.call('HINCRBY', KEYS[1], 'done', ARGV[2])
+if ARGV[6] == '1' then
+  redis.call('HINCRBY', KEYS[1], 'tallied_chunks', 1)
+  for i = 7, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
 redis.call('HSET', KEYS[1], 'progress_at', ARGV[5])
 local chunks = redis.call('HINCRBY', KEYS[1], 'chunks_done', 1)
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -290,7 +315,7 @@ return 1
 """
 _JSON_FIELDS = ("model", "error", "finished_at")
 _WAIT_SLICE = 5.0  # seconds one blocking wait lasts before the record is read again
-_INT_FIELDS = ("total", "done", "n_chunks", "chunks_done", "requeues")
+_INT_FIELDS = ("total", "done", "n_chunks", "chunks_done", "requeues", "tallied_chunks")
 
 
 class RedisJobStore(RedisControl, JobStore):
@@ -355,9 +380,13 @@ class RedisJobStore(RedisControl, JobStore):
             raise BrokerUnavailable("the job store (Redis) is unreachable", {"reason": str(exc)}) from exc
         if not raw:
             return None
-        return {
-            k: json.loads(v) if k in _JSON_FIELDS else int(v) if k in _INT_FIELDS else v for k, v in raw.items()
-        }
+        record: dict[str, Any] = {}
+        for k, v in raw.items():
+            if k.startswith(TALLY_PREFIX):
+                record.setdefault("tally", {})[k[len(TALLY_PREFIX):]] = int(v)
+            else:
+                record[k] = json.loads(v) if k in _JSON_FIELDS else int(v) if k in _INT_FIELDS else v
+        return record
 
     def results(self, job_id: str, n_chunks: int) -> list[dict[str, Any]]:
         chunks = self._redis.mget([self._chunk_key(job_id, i) for i in range(n_chunks)]) if n_chunks else []
@@ -366,10 +395,13 @@ class RedisJobStore(RedisControl, JobStore):
     def mark_running(self, job_id: str) -> None:
         self._mark_running(keys=[self._key(job_id)])
 
-    def save_chunk(self, job_id: str, index: int, results: list[dict[str, Any]]) -> bool:
+    def save_chunk(self, job_id: str, index: int, results: list[dict[str, Any]],
+                   tally: Mapping[str, int] | None = None) -> bool:
+        counts = [x for name, n in (tally or {}).items() for x in (TALLY_PREFIX + name, n)]
         stored = self._save_chunk(
             keys=[self._key(job_id), self._chunk_key(job_id, index), self._finished_key(job_id)],
-            args=[json.dumps(results), len(results), self._ttl, json.dumps(utc_now()), progress_stamp()],
+            args=[json.dumps(results), len(results), self._ttl, json.dumps(utc_now()), progress_stamp(),
+                  "0" if tally is None else "1", *counts],
         )
         if stored == -1:
             logger.warning("job %s expired or unknown; chunk %d dropped", job_id, index)

@@ -5,6 +5,10 @@ and the OpenAPI document list these names, and the README's tables are printed f
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 NULL_BAND = 0.3  # log units (a factor of two in potency, about one assay's repeatability): inside it, no effect
 ALPHA = 0.05
 MIN_GROUP_ROWS, MIN_OVERLAP_ROWS = 20, 10
@@ -57,6 +61,11 @@ VERDICTS: dict[str, str] = {
                "substructures are mostly untestable; or mostly contradicted or confounded reliance on familiar ground "
                "(the number holds for its analogues' assays, not beyond)",
 }
+
+
+def verdict_counts(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """How many molecules got each verdict; a molecule that failed counts under ``error``."""
+    return dict(Counter((r.get("causal_validity") or {}).get("verdict") or "error" for r in results))
 
 
 def markdown_tables() -> str:

@@ -3,25 +3,22 @@
 A prediction's record carries its verdict counts; a training's the version it made; a failure its error code.
 Several chunks may finish together, and tasks of a finished job (a redelivered chunk, an export) end it again: the
 record's ``dedup_key`` makes the database keep only one, skipping the insert of a second itself. A job of one
-chunk (every one-molecule request) goes straight to that insert; a bigger one is first looked up, so that no
-task reads a big job's results again only to have its record refused.
+chunk (every one-molecule request) goes straight to that insert; a bigger one is first looked up. The verdict
+counts come from the tallies each chunk was stored with (``JobStore.save_chunk``), so a job's end never reads its
+results back (a 100,000-molecule job's would be ~400 MB of JSON); only a job with a chunk stored without one, by
+an older worker, is counted from its results.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from typing import Any
 
 from services.audit import records
-from shared.jobs import FINISHED, PREDICTION, SUCCEEDED, JobStore
+from shared.jobs import FINISHED, PREDICTION, SUCCEEDED, JobStore, full_tally
+from shared.verdicts import verdict_counts
 
 logger = logging.getLogger(__name__)
-
-
-def verdict_counts(results: list[dict[str, Any]]) -> dict[str, int]:
-    """How many molecules got each verdict; a molecule that failed counts under ``error``."""
-    return dict(Counter((r.get("causal_validity") or {}).get("verdict") or "error" for r in results))
 
 
 def model_label(model: dict[str, Any] | None) -> str | None:
@@ -45,7 +42,9 @@ def audit_job_end(store: JobStore, job_id: str, record: dict[str, Any] | None = 
     if job["status"] != SUCCEEDED:
         details["error_code"] = (job.get("error") or {}).get("code")
     elif kind == PREDICTION:
-        details["verdicts"] = verdict_counts(store.results(job_id, job["n_chunks"]))
+        # Counted as each chunk was stored; read back only for a job stored without counts (an older worker's).
+        tally = full_tally(job)
+        details["verdicts"] = tally if tally is not None else verdict_counts(store.results(job_id, job["n_chunks"]))
     else:
         result = (store.results(job_id, 1) or [{}])[0]
         model = result.get("model") if kind == "training" else model

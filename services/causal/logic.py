@@ -32,6 +32,7 @@ from shared.messages import ChunkReceipt, FeaturizedChunk
 from shared.model_store import ModelStore
 from shared.neighbours import TRAINING_ROWS_FILE, TrainingRows
 from shared.schemas import COMPACT, MoleculeResultSchema, compact_result_schema
+from shared.verdicts import verdict_counts
 
 logger = logging.getLogger(__name__)
 _PROFILES: OrderedDict[tuple, ServingProfile | str] = OrderedDict()  # compiled profile, or why it is unusable
@@ -212,7 +213,7 @@ def annotate_chunk(message: FeaturizedChunk, store: JobStore | None = None,
     dump = _dump_compact if compact else _dump_result
     results = [dump(molecule) for molecule in molecules]
     store = store or get_job_store()
-    stored = store.save_chunk(message["job_id"], message["chunk"], results)
+    stored = store.save_chunk(message["job_id"], message["chunk"], results, tally=verdict_counts(results))
     if compact:
         store.shorten_ttl(message["job_id"], get_settings().compact_result_ttl_seconds, message["chunk"])
     return {"job_id": message["job_id"], "chunk": message["chunk"], "stored": stored, "n": len(results)}

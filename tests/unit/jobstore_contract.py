@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 
-from shared.jobs import FAILED, QUEUED, RUNNING, SUCCEEDED, new_job_record
+from shared.jobs import FAILED, QUEUED, RUNNING, SUCCEEDED, full_tally, new_job_record
 
 MODEL = {"name": "akt1", "version": 1}
 
@@ -75,6 +75,32 @@ class JobStoreContract:
         record = store.record(job_id)
         assert record["done"] == 2
         assert record["chunks_done"] == 1
+
+    def test_chunk_tallies_are_summed_once_each_and_whole_only_when_every_chunk_has_one(self, store):
+        job_id = new_job(store)
+        assert full_tally(store.record(job_id)) is None  # nothing stored yet: no whole tally
+        store.save_chunk(job_id, 0, results_for(0), tally={"supported": 1, "caution": 1})
+        store.save_chunk(job_id, 0, results_for(0), tally={"supported": 1, "caution": 1})  # a redelivery
+        store.save_chunk(job_id, 1, results_for(1), tally={"caution": 2})
+        assert full_tally(store.record(job_id)) is None  # chunk 2 not stored yet
+        store.save_chunk(job_id, 2, results_for(2), tally={"error": 1, "unsupported": 1})
+        record = store.record(job_id)
+        assert full_tally(record) == {"supported": 1, "caution": 3, "error": 1, "unsupported": 1}
+        assert record["tallied_chunks"] == 3 and record["status"] == SUCCEEDED
+
+    def test_a_chunk_stored_without_a_tally_leaves_the_job_without_a_whole_one(self, store):
+        job_id = new_job(store, total=4, n_chunks=2)
+        store.save_chunk(job_id, 0, results_for(0), tally={"supported": 2})
+        store.save_chunk(job_id, 1, results_for(1))  # an older worker's chunk: no counts
+        record = store.record(job_id)
+        assert record["status"] == SUCCEEDED and full_tally(record) is None
+        assert record["tally"] == {"supported": 2}
+
+    def test_a_record_is_a_copy_its_tally_too(self, store):
+        job_id = new_job(store, total=2, n_chunks=1)
+        store.save_chunk(job_id, 0, results_for(0), tally={"supported": 2})
+        store.record(job_id)["tally"]["supported"] = 99
+        assert store.record(job_id)["tally"] == {"supported": 2}
 
     def test_redelivery_does_not_replace_the_stored_chunk(self, store):
         job_id = new_job(store, total=2, n_chunks=1)

@@ -7,9 +7,10 @@ import pytest
 import services.predictor.loader as loader
 from services.featurizer.logic import featurize_chunk
 from services.scoring.logic import score_chunk
-from shared.jobs import MemoryJobStore, new_job_record
+from shared.jobs import MemoryJobStore, full_tally, new_job_record
 from shared.messages import CHUNK_REQUEST_VERSION, featurized_chunk
 from shared.schemas import VERDICTS, MoleculeResultSchema
+from shared.verdicts import verdict_counts
 from tests.unit.conftest import TINY_FEATURIZER
 
 
@@ -70,6 +71,9 @@ def test_prediction_and_attributions_share_one_model_load(profiled_env, tiny_mod
     results = store.get("j1")["results"]
     # the annotation used the estimator: attributions (evidence) need it, and they are there
     assert all(r["causal_validity"]["evidence"] for r in results)
+    # each chunk was stored with its verdict counts, so the job's end need not read the results back
+    assert full_tally(store.record("j1")) == verdict_counts(results)
+    assert sum(verdict_counts(results).values()) == 6
 
 
 def test_the_feature_matrix_is_built_once_and_the_results_are_unchanged(profiled_env, tiny_model, monkeypatch):
