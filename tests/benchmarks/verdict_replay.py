@@ -79,7 +79,7 @@ so by the decision above it never went to confirmation. As it came: D lowered th
 PIK3CA the predictions it adds are barely less accurate than ``caution`` (seed 2: 23 at MAE 0.425 against 0.456),
 so the ratio there rose above the spread tertiles (seed 0: 0.423 against 0.415).
 
-Candidate E, written down (2026-12-04, 18:52 UTC by the session clock) after D's development outcome and a
+Candidate E, written down (2026-12-04, 18:46 UTC) after D's development outcome and a
 breakdown of A's ``caution`` on the same development captures, and before any split of seeds 10 to 12 was run:
 
     ``unsupported`` also when the trees disagree more than twice the confident spread: the model's own
