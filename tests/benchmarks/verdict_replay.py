@@ -54,7 +54,7 @@ better than both baselines on 2 under C against 3 under A (fails: on AKT seed 7 
 MAE 0.152 against 0.129, lift the ratio to 0.323, above the spread tertiles' 0.285); (d) mean MAE(supported) 0.257
 against 0.251, +2.4% (passes). C fails (c), so A stays the served rule.
 
-Candidate D, written down (2026-12-04, 18:47 UTC) before this session's development captures (seeds 0 to 2, the
+Candidate D, written down (2026-12-04, 18:36 UTC) before this session's development captures (seeds 0 to 2, the
 same splits as before) were read; A's figures on them were known from the README's table:
 
     ``unsupported`` also when the number has no footing of its own, whatever its substructures: outside the
@@ -72,7 +72,7 @@ confirmation splits (scaffold splits of seeds 10, 11 and 12 for PIK3CA and AKT: 
   (c) under D, MAE(unsupported) > MAE(caution) on at least 4 of the 6 splits.
 ``supported`` is the same under both, so its share and MAE are too.
 
-Outcome (2026-12-04, 18:55 UTC; ``causal.py --skip-build --split-seeds 0 1 2 --capture``, the served rule's figures
+Outcome (2026-12-04, 18:39 UTC; ``causal.py --skip-build --split-seeds 0 1 2 --capture``, the served rule's figures
 as in the README's table): on development D met the ratio on 5 splits (A: 5) and beat both baselines on 3 (A: 4),
 so by the decision above it never went to confirmation. As it came: D lowered the ratio on AKT seeds 0 and 2
 (0.287 to 0.239, 0.359 to 0.276; ``unsupported`` 145 to 341 and 14 to 145 molecules, MAE 0.704 and 0.650) but on
