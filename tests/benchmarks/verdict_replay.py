@@ -101,6 +101,13 @@ The decision, written down at the same time (D's, on fresh splits): E replaces A
 The whole-assay and isoform splits of the same seeds are run and reported under both rules; not part of the
 decision.
 
+Outcome (2026-12-04, 18:58 UTC; ``causal.py --skip-build --split-seeds 10 11 12 --context-split --capture``, run
+once, its scaffold splits replayed): (a) the ratio target on 6 splits under E against 5 under A (passes); (b)
+better than both baselines on 4 under E against 2 under A (passes: AKT seeds 11 and 12 change to better); (c)
+under E ``unsupported`` less accurate than ``caution`` on 5 of 6 (passes; not on PIK3CA seed 12, whose one
+``unsupported`` is A's). E replaces A as the served rule (``shared.verdicts.MAX_SPREAD_RATIO``). ``supported`` is
+unchanged: 25% on 2 of these 6 splits under both.
+
 Usage: ``.venv/bin/python tests/benchmarks/verdict_replay.py FILE [FILE ...]``.
 """
 
