@@ -18,6 +18,7 @@ RELIANCE_TOLERANCE = NULL_BAND
 MAX_TESTABLE_HALF_WIDTH = 1.0  # log units: an effect known less precisely than +/-1 cannot disagree with a reliance
 MIN_CONSISTENT_SHARE = 0.5  # supported: more than this share of the substructure weight is consistent
 MAX_AGAINST_SHARE = 0.5  # unsupported: more than this share is contradicted or confounded (and no footing)
+MAX_SPREAD_RATIO = 2.0  # unsupported: inside the domain, the trees disagree more than this x the confident spread
 
 # The status of a substructure's effect on pActivity, first that applies.
 EFFECT_STATUSES: dict[str, str] = {
@@ -52,11 +53,14 @@ RELIANCE: dict[str, str] = {
 VERDICTS: dict[str, str] = {
     "unknown": "inside the applicability domain, but the model has no usable causal profile",
     "unsupported": f"more than {MAX_AGAINST_SHARE:.0%} of the substructure weight is contradicted or confounded, and "
-                   "nothing else vouches for the number: outside the domain, not well covered, or the trees disagree",
+                   "nothing else vouches for the number: outside the domain, not well covered, or the trees disagree; "
+                   f"or, inside the domain, the trees disagree more than {MAX_SPREAD_RATIO:g} times the confident "
+                   "spread: the model's own uncertainty is too large to lean on the number, whatever its substructures",
     "supported": f"inside the domain, well covered, the trees agree, focus at least {FOCUS_THRESHOLD}, no substructure "
                  f"the prediction relies on is contradicted or confounded, and more than {MIN_CONSISTENT_SHARE:.0%} of "
                  "the substructure weight is consistent with the substructures' causal effects",
-    "caution": f"otherwise: outside the domain; or not well covered; or the trees disagree; or focus below "
+    "caution": f"otherwise: outside the domain; or not well covered; or the trees disagree (up to {MAX_SPREAD_RATIO:g} "
+               f"times the confident spread); or focus below "
                f"{FOCUS_THRESHOLD} or unknown; or a relied-on substructure is contradicted or confounded; or the "
                "substructures are mostly untestable; or mostly contradicted or confounded reliance on familiar ground "
                "(the number holds for its analogues' assays, not beyond)",

@@ -41,6 +41,7 @@ from typing import Any
 from shared.verdicts import (
     FOCUS_THRESHOLD,
     MAX_AGAINST_SHARE,
+    MAX_SPREAD_RATIO,
     MAX_TESTABLE_HALF_WIDTH,
     MIN_CONSISTENT_SHARE,
     MIN_CONTRIBUTION,
@@ -62,6 +63,7 @@ def verdict_rules() -> dict[str, Any]:
         "max_testable_half_width": MAX_TESTABLE_HALF_WIDTH,
         "min_consistent_share": MIN_CONSISTENT_SHARE,
         "max_against_share": MAX_AGAINST_SHARE,
+        "max_spread_ratio": MAX_SPREAD_RATIO,
         "reliance": RELIANCE,
         "verdicts": VERDICTS,
     }
@@ -128,8 +130,16 @@ def _focus_reason(mechanism: dict[str, Any] | None) -> str:
             f"{focus:.2f}, {level} the {FOCUS_THRESHOLD} needed")
 
 
-def _causal(in_domain: bool, mechanism: dict | None, evidence: list[dict], footing: list[str]) -> tuple[str, list[str]]:
-    """The verdict once the domain is known; ``footing`` holds the coverage and spread reasons that apply."""
+def too_uncertain_reason(spread: float, level: float) -> str:
+    return (f"the trees disagree more than {MAX_SPREAD_RATIO:g} times that level ({spread:.2f} > "
+            f"{MAX_SPREAD_RATIO:g} x {level:.2f}): the model's own uncertainty is too large to lean on the number, "
+            "whatever its substructures")
+
+
+def _causal(in_domain: bool, mechanism: dict | None, evidence: list[dict], footing: list[str],
+            too_uncertain: str | None = None) -> tuple[str, list[str]]:
+    """The verdict once the domain is known; ``footing`` holds the coverage and spread reasons that apply, and
+    ``too_uncertain`` the reason the trees disagree beyond ``MAX_SPREAD_RATIO`` times the confident spread."""
     relied = sorted((e for e in evidence if _relied_on(e)), key=_weight, reverse=True)
     against = _share(evidence, ("contradicted", "confounded"))
     consistent = _share(evidence, ("consistent",))
@@ -150,6 +160,8 @@ def _causal(in_domain: bool, mechanism: dict | None, evidence: list[dict], footi
             return "unsupported", [*footing, named]
         return "caution", [named, "inside the domain with no coverage or tree-agreement concern, the number should "
                                   "hold in the assays its close analogues were measured in, but not in another"]
+    if too_uncertain is not None:
+        return "unsupported", [*reasons, too_uncertain]
     focus = mechanism.get("focus") if mechanism else None
     focused = focus is not None and focus >= FOCUS_THRESHOLD
     if disagreeing:
@@ -192,9 +204,12 @@ def judge(
         footing = []  # the number's own footing, judged only inside the domain (outside, the domain reason says it)
         if domain["in_domain"] and level is not None and domain["max_similarity"] < level:
             footing.append(coverage_reason(domain["max_similarity"], level))
+        too_uncertain = None
         if domain["in_domain"] and spread is not None and spread_level is not None and spread > spread_level:
             footing.append(spread_reason(spread, spread_level))
-        verdict, causal_reasons = _causal(domain["in_domain"], mechanism, evidence or [], footing)
+            if spread > MAX_SPREAD_RATIO * spread_level:
+                too_uncertain = too_uncertain_reason(spread, spread_level)
+        verdict, causal_reasons = _causal(domain["in_domain"], mechanism, evidence or [], footing, too_uncertain)
         reasons += causal_reasons
     result = {
         "verdict": verdict,

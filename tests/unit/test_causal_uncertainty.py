@@ -20,6 +20,7 @@ from services.causal.uncertainty import (
 )
 from services.causal.verdict import judge, verdict_rules
 from shared.schemas import CausalValiditySchema
+from shared.verdicts import MAX_SPREAD_RATIO
 
 # --- calibration ---
 
@@ -181,9 +182,36 @@ def test_out_of_domain_gives_the_domain_reason_not_the_spread_one():
 
 
 def test_uncovered_and_uncertain_gives_both_reasons():
-    result = verdict(0.9, domain={"max_similarity": 0.42, "in_domain": True, "threshold": 0.3})
+    result = verdict(0.55, domain={"max_similarity": 0.42, "in_domain": True, "threshold": 0.3})
     assert result["verdict"] == "caution"
     assert "nearest training analogue" in result["reasons"][0] and "trees disagree" in result["reasons"][1]
+
+
+@pytest.mark.parametrize("evidence", [SUPPORTED, []])
+def test_trees_disagreeing_beyond_twice_the_confident_spread_is_unsupported_whatever_the_substructures(evidence):
+    assert MAX_SPREAD_RATIO == 2.0
+    result = verdict(0.81, evidence=evidence)
+    assert result["verdict"] == "unsupported"
+    assert result["reasons"][-1] == ("the trees disagree more than 2 times that level (0.81 > 2 x 0.40): the model's "
+                                     "own uncertainty is too large to lean on the number, whatever its substructures")
+    assert "trees disagree (spread 0.81) more than 0.40" in result["reasons"][0]
+
+
+def test_mostly_confounded_reliance_keeps_its_own_reasons_when_the_trees_also_disagree_beyond_twice():
+    result = verdict(0.81, evidence=CONFOUNDED)
+    assert result["verdict"] == "unsupported"
+    assert "disagrees with the causal effects" in result["reasons"][-1]
+
+
+def test_up_to_twice_the_confident_spread_is_caution():
+    result = verdict(0.8)
+    assert result["verdict"] == "caution" and not any("too large" in r for r in result["reasons"])
+
+
+def test_far_beyond_the_spread_but_outside_the_domain_or_without_a_level_is_not_made_unsupported():
+    assert verdict(2.0, domain=OUT)["verdict"] == "caution"  # outside, the domain reason speaks for itself
+    assert verdict(2.0, profile=PROFILE | {"confident_spread": None})["verdict"] == "supported"
+    assert judge(IN, None, MECHANISM, SUPPORTED, spread=2.0)["verdict"] == "unknown"  # no profile
 
 
 def test_the_rule_in_words_mentions_the_trees():
