@@ -123,6 +123,9 @@ class PipelineTask(Task):
     # is audited and called back after it. A featurize step that succeeds only hands its chunk on: it sets False
     # and spares every chunk that read of the job. A task that fails may always have ended its job.
     ends_job_on_success = True
+    # Whether the task's first step is to mark its job running: the check before it starts then does that too,
+    # reading the status the mark leaves (one round trip, where a status read and a mark were two).
+    marks_running = False
 
     def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
         from shared.jobs import get_job_store  # the store needs settings that are only known at run time
@@ -144,7 +147,10 @@ class PipelineTask(Task):
         from shared.jobs import CANCELLED, get_job_store
 
         job_id = payload_job_id(args)
-        if job_id and get_job_store().status(job_id) == CANCELLED:
+        if not job_id:
+            return
+        store = get_job_store()
+        if (store.mark_running(job_id) if self.marks_running else store.status(job_id)) == CANCELLED:
             logger.info("task %s (%s) skipped: job %s is cancelled", self.name, task_id, job_id)
             raise Ignore()
 

@@ -83,7 +83,9 @@ class JobStore(JobControl, ABC):
     def results(self, job_id: str, n_chunks: int) -> list[dict[str, Any]]: ...
 
     @abstractmethod
-    def mark_running(self, job_id: str) -> None: ...
+    def mark_running(self, job_id: str) -> str | None:
+        """A queued job becomes running; the status it then has (None: unknown or expired), so that a task's first
+        step marks its job and checks it was not cancelled in one round trip."""
 
     @abstractmethod
     def save_chunk(self, job_id: str, index: int, results: list[dict[str, Any]],
@@ -209,11 +211,14 @@ class MemoryJobStore(MemoryControl, JobStore):
         with self._lock:
             return [r for i in range(n_chunks) for r in self._chunks.get((job_id, i), [])]
 
-    def mark_running(self, job_id: str) -> None:
+    def mark_running(self, job_id: str) -> str | None:
         with self._lock:
-            job = self._jobs.get(job_id)
-            if job and job["status"] == QUEUED:
+            job = self._live(job_id)
+            if job is None:
+                return None
+            if job["status"] == QUEUED:
                 job["status"] = RUNNING
+            return str(job["status"])
 
     def save_chunk(self, job_id: str, index: int, results: list[dict[str, Any]],
                    tally: Mapping[str, int] | None = None) -> bool:
@@ -301,8 +306,12 @@ end
 return 1
 """
 _MARK_RUNNING = """
-if redis.call('HGET', KEYS[1], 'status') == 'queued' then redis.call('HSET', KEYS[1], 'status', 'running') end
-return 1
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'queued' then
+  redis.call('HSET', KEYS[1], 'status', 'running')
+  return 'running'
+end
+return status
 """
 _MARK_FAILED = """
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -392,8 +401,12 @@ class RedisJobStore(RedisControl, JobStore):
         chunks = self._redis.mget([self._chunk_key(job_id, i) for i in range(n_chunks)]) if n_chunks else []
         return [r for chunk in chunks if chunk for r in json.loads(chunk)]
 
-    def mark_running(self, job_id: str) -> None:
-        self._mark_running(keys=[self._key(job_id)])
+    def mark_running(self, job_id: str) -> str | None:
+        try:
+            status = self._mark_running(keys=[self._key(job_id)])
+        except redis.RedisError as exc:
+            raise BrokerUnavailable("the job store (Redis) is unreachable", {"reason": str(exc)}) from exc
+        return status if isinstance(status, str) else None
 
     def save_chunk(self, job_id: str, index: int, results: list[dict[str, Any]],
                    tally: Mapping[str, int] | None = None) -> bool:

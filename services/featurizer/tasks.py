@@ -24,10 +24,10 @@ from shared.jobs import get_job_store
 from shared.messages import FeaturizedChunk, featurized_chunk, read_chunk_request
 
 
-@celery_app.task(name=FEATURIZE_TASK, base=PipelineTask, ends_job_on_success=False)  # scoring ends a job
+# Scoring ends a job; the job is marked running by the check before the task starts (PipelineTask.before_start).
+@celery_app.task(name=FEATURIZE_TASK, base=PipelineTask, ends_job_on_success=False, marks_running=True)
 def featurize_batch(message: dict[str, Any]) -> FeaturizedChunk:
     request = read_chunk_request(message)
-    get_job_store().mark_running(request["job_id"])
     return featurized_chunk(request, featurize_chunk(request)["molecules"])
 
 

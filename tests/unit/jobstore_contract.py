@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 
-from shared.jobs import FAILED, QUEUED, RUNNING, SUCCEEDED, full_tally, new_job_record
+from shared.jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, full_tally, new_job_record
 
 MODEL = {"name": "akt1", "version": 1}
 
@@ -50,17 +50,23 @@ class JobStoreContract:
 
     def test_mark_running_from_queued(self, store):
         job_id = new_job(store)
-        store.mark_running(job_id)
+        assert store.mark_running(job_id) == RUNNING
         assert store.record(job_id)["status"] == RUNNING
-        store.mark_running(job_id)  # a second chunk starting changes nothing
+        assert store.mark_running(job_id) == RUNNING  # a second chunk starting changes nothing
         assert store.record(job_id)["status"] == RUNNING
+
+    def test_mark_running_says_the_status_it_leaves(self, store):
+        cancelled = new_job(store)
+        store.cancel(cancelled)
+        assert store.mark_running(cancelled) == CANCELLED
+        assert store.record(cancelled)["status"] == CANCELLED
+        assert store.mark_running("ghost") is None
 
     def test_mark_running_never_reopens_a_finished_job(self, store):
         done, failed = new_job(store, total=2, n_chunks=1), new_job(store)
         store.save_chunk(done, 0, results_for(0))
         store.mark_failed(failed, {"code": "task_failed", "message": "x"})
-        store.mark_running(done)
-        store.mark_running(failed)
+        assert (store.mark_running(done), store.mark_running(failed)) == (SUCCEEDED, FAILED)
         assert store.record(done)["status"] == SUCCEEDED
         assert store.record(failed)["status"] == FAILED
 

@@ -217,6 +217,28 @@ def test_a_cancel_check_reads_the_status_alone(job_end):
     assert store.reads == 0  # JobStore.status: one field, not the whole record
 
 
+class _MarkingTask(_ChunkTask):
+    marks_running = True
+
+
+def test_a_task_that_marks_its_job_running_does_so_in_its_cancel_check(store):
+    store.create(new_job_record("j1", {"name": "akt1", "version": 1}, total=1, n_chunks=1))
+    _ChunkTask().before_start("task-id", ({"job_id": "j1", "chunk": 0},), {})
+    assert store.record("j1")["status"] == "queued"  # a plain check reads the status and leaves it
+    _MarkingTask().before_start("task-id", ({"job_id": "j1", "chunk": 0},), {})
+    assert store.record("j1")["status"] == "running"
+    store.cancel("j1")
+    with pytest.raises(Ignore):
+        _MarkingTask().before_start("task-id", ({"job_id": "j1", "chunk": 0},), {})
+    assert store.record("j1")["status"] == "cancelled"
+
+
+def test_the_online_featurize_step_marks_its_job_running_before_it_starts():
+    import services.featurizer.tasks as featurizer_tasks
+
+    assert featurizer_tasks.featurize_batch.marks_running is True
+
+
 def test_a_store_that_is_down_when_a_task_ends_does_not_fail_the_task(job_end, monkeypatch, caplog):
     store, calls = job_end
 

@@ -25,7 +25,8 @@ def test_marks_running_and_featurizes(settings_env):
     message = {"schema_version": CHUNK_REQUEST_VERSION, "job_id": "j1", "chunk": 0,
                "model": {"name": "tiny", "version": 1, "featurizer": TINY_FEATURIZER},
                "molecules": [{"id": "0", "smiles": "CCO"}, {"id": "1", "smiles": "C1CC"}]}
-    out = featurize_batch(message)  # called directly: runs in this process, like a worker would
+    # Through Celery's tracer, in this process, as a worker runs it: the check before it starts marks the job
+    out = featurize_batch.apply(args=(message,)).get()
     assert store.record("j1")["status"] == "running"
     assert out["molecules"][0]["canonical_smiles"] == "CCO"
     assert out["molecules"][1]["error"]["code"] == "invalid_smiles"
