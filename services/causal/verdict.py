@@ -7,6 +7,8 @@ things, each computed elsewhere and judged here.
    reaches the calibrated threshold), coverage (that similarity reaches the profile's ``well_covered_similarity``)
    and the model's own uncertainty (its trees' spread is at most the ``confident_spread``, the spread that also
    scales the per-molecule conformal interval). A level whose signal failed its series check is null and skipped.
+   Trees disagreeing more than ``MAX_SPREAD_RATIO`` times that level make the number ``unsupported`` whatever
+   its substructures: the model's own uncertainty is then too large to lean on it.
 2. **Focus.** The molecule's most likely mechanism (given labels, or a chemical series found from structure
    alone), and the model's focus there: ``min(1, RMSE specialist / RMSE pooled)`` in cross-validation; at least
    ``FOCUS_THRESHOLD`` means the other mechanisms' SAR does not pull this one's predictions.
