@@ -115,7 +115,7 @@ Served, as printed: the ratio target on 5 scaffold splits (A: 5), better than bo
 seed 11 at 0.615 against 0.585 and 0.613 drops out), ``unsupported`` less accurate than ``caution`` on 5; the
 decision's (a), (b) and (c) hold on these figures too.
 
-Candidate G, explored on development after E was adopted (2026-12-04, 19:25 UTC) and not taken to confirmation:
+Candidate G, explored on development after E was adopted (2026-12-04, about 19:15 UTC) and not taken to confirmation:
 ``supported`` needs at least one of the reliability signals the profile applies (well covered, the trees agree) to
 vouch for the number, not every one (each level is set where cross-validated error was at or below its average,
 so asking both is asking more than that). AKT is unchanged (its profiles apply the spread level alone). On seeds
