@@ -67,6 +67,21 @@ VERDICTS: dict[str, str] = {
 }
 
 
+def verdict_rules() -> dict[str, Any]:
+    """The thresholds and the rule in words: stored in every profile under ``rules.verdict`` when it is built, and
+    given in its place whenever a profile is read, because verdicts are judged by the rule served now."""
+    return {
+        "focus_threshold": FOCUS_THRESHOLD,
+        "min_contribution": MIN_CONTRIBUTION,
+        "reliance_tolerance": RELIANCE_TOLERANCE,
+        "max_testable_half_width": MAX_TESTABLE_HALF_WIDTH,
+        "min_consistent_share": MIN_CONSISTENT_SHARE,
+        "max_against_share": MAX_AGAINST_SHARE,
+        "max_spread_ratio": MAX_SPREAD_RATIO,
+        "reliance": RELIANCE,
+        "verdicts": VERDICTS,
+    }
+
 def verdict_counts(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """How many molecules got each verdict; a molecule that failed counts under ``error``."""
     return dict(Counter((r.get("causal_validity") or {}).get("verdict") or "error" for r in results))

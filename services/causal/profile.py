@@ -46,12 +46,12 @@ from services.causal.effects import (
 from services.causal.evidence import PROFILE_VERSION
 from services.causal.refuters import REFUTERS
 from services.causal.treatments import TreatmentRules, mine_treatments
-from services.causal.verdict import verdict_rules
 from services.featurizer.logic import featurize_molecule, make_featurizer, murcko_scaffold
 from services.predictor.spread import on_bits_of
 from services.predictor.training import dense_matrix, features_matrix, stored_scaffolds
 from shared.applicability import N_BITS
 from shared.model_store import CAUSAL_PROFILE_FILE
+from shared.verdicts import verdict_rules
 
 logger = logging.getLogger(__name__)
 

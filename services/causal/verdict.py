@@ -47,28 +47,11 @@ from shared.verdicts import (
     MAX_TESTABLE_HALF_WIDTH,
     MIN_CONSISTENT_SHARE,
     MIN_CONTRIBUTION,
-    RELIANCE,
     RELIANCE_TOLERANCE,
-    VERDICTS,
 )
 
 NO_PROFILE = "this model has no causal profile yet, so causal support was not assessed"
 AGAINST_RELIANCE = "of its substructure weight disagrees with the causal effects"  # after the share
-
-
-def verdict_rules() -> dict[str, Any]:
-    """The thresholds and the rule in words, stored in every profile under ``rules.verdict``."""
-    return {
-        "focus_threshold": FOCUS_THRESHOLD,
-        "min_contribution": MIN_CONTRIBUTION,
-        "reliance_tolerance": RELIANCE_TOLERANCE,
-        "max_testable_half_width": MAX_TESTABLE_HALF_WIDTH,
-        "min_consistent_share": MIN_CONSISTENT_SHARE,
-        "max_against_share": MAX_AGAINST_SHARE,
-        "max_spread_ratio": MAX_SPREAD_RATIO,
-        "reliance": RELIANCE,
-        "verdicts": VERDICTS,
-    }
 
 
 def reliance(contribution: float | None, status: str, value: float | None, ci: list[float] | None) -> str:

@@ -26,6 +26,7 @@ from shared.datasets import MECHANISM_COLUMN, DatasetNotFound, dataset_id_for, r
 from shared.errors import CausalmolError, InvalidRequest, SmartsTooComplex
 from shared.jobs import JobStore
 from shared.model_store import CAUSAL_PROFILE_FILE, ModelStore, parse_model_ref
+from shared.verdicts import verdict_rules
 
 logger = logging.getLogger(__name__)
 DATASET_ID_MAX_LENGTH = 64  # ids are "ds_" and 24 hex digits (shared.datasets.dataset_id_for)
@@ -175,4 +176,6 @@ def causal_profile(models: ModelStore, ref: str) -> dict[str, Any]:
     if profile is None:
         raise ProfileNotFound(f"model {manifest['name']}@{manifest['version']} has no causal profile (yet)",
                               {"model": f"{manifest['name']}@{manifest['version']}"})
+    if isinstance(profile.get("rules"), dict):  # the verdict rule served now, not the one of the profile's build
+        profile["rules"]["verdict"] = verdict_rules()
     return profile

@@ -18,9 +18,9 @@ from services.causal.uncertainty import (
     tree_spread,
     uncertainty_section,
 )
-from services.causal.verdict import judge, verdict_rules
+from services.causal.verdict import judge
 from shared.schemas import CausalValiditySchema
-from shared.verdicts import MAX_SPREAD_RATIO
+from shared.verdicts import MAX_SPREAD_RATIO, verdict_rules
 
 # --- calibration ---
 

@@ -10,10 +10,9 @@ from services.causal.verdict import (
     RELIANCE_TOLERANCE,
     judge,
     reliance,
-    verdict_rules,
 )
 from shared.schemas import CausalValiditySchema
-from shared.verdicts import VERDICTS
+from shared.verdicts import VERDICTS, verdict_rules
 
 PROFILE = {"status": "ready"}
 IN, OUT = ({"max_similarity": s, "in_domain": s >= 0.3, "threshold": 0.3} for s in (0.7, 0.1))

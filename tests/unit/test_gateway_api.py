@@ -8,11 +8,12 @@ import pytest
 from flask import Flask
 
 import shared.publish
-from services.gateway import GatewayContext, api
+from services.gateway import GatewayContext, api, registry_api
 from services.gateway.errors import register_error_handlers
 from shared.config import Settings
 from shared.jobs import MemoryJobStore, new_job_record
-from shared.model_store import ModelStore
+from shared.model_store import CAUSAL_PROFILE_FILE, ModelStore
+from shared.verdicts import verdict_rules
 
 
 class RecordingChain:
@@ -173,3 +174,19 @@ def test_get_on_predictions_is_405(client):
     response = client.get("/v1/predictions")
     assert response.status_code == 405
     assert error_of(response)["code"] == "method_not_allowed"
+
+
+def test_a_profile_is_read_with_the_verdict_rule_served_now(ctx):
+    """A profile built under an earlier verdict rule is read with the one its verdicts are now judged by."""
+    app = Flask("profile-under-test")
+    app.extensions["causalmol"] = ctx
+    register_error_handlers(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(registry_api.bp)
+    stale = {"status": "ready", "rules": {"verdict": {"verdicts": {"supported": "an older rule"}},
+                                          "coverage": "kept as built"}}
+    ctx.model_store.write_sidecar("akt1", 1, CAUSAL_PROFILE_FILE, stale)
+    profile = app.test_client().get("/v1/models/akt1@1/causal").get_json()
+    assert profile["rules"]["verdict"] == verdict_rules()
+    assert profile["rules"]["coverage"] == "kept as built"  # the build's other rules are the build's
+    assert ctx.model_store.read_sidecar("akt1", 1, CAUSAL_PROFILE_FILE) == stale  # the stored file is left alone

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from services.causal.effects import STATUSES
-from services.causal.verdict import verdict_rules
 from shared import schemas, verdicts
+from shared.verdicts import verdict_rules
 from tests.conftest import REPO
 
 
