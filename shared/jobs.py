@@ -145,10 +145,14 @@ class JobStore(JobControl, ABC):
         record["results"] = self.results(record["job_id"], record["n_chunks"]) if succeeded else []
         return record
 
-    def wait(self, job_id: str, timeout: float) -> dict[str, Any] | None:
+    def wait(self, job_id: str, timeout: float, just_created: bool = False) -> dict[str, Any] | None:
         """Until the job finishes or ``timeout`` passes: the record as last seen. No polling: each store is told
-        when a job finishes (``_wait_finished``), and the record is read again after each wake-up."""
+        when a job finishes (``_wait_finished``), and the record is read again after each wake-up.
+        ``just_created``: the caller made the job a moment ago, so it exists and its first read is skipped (an end
+        that came already is still seen: the wait returns at once)."""
         deadline = time.monotonic() + timeout
+        if just_created:
+            self._wait_finished(job_id, timeout)
         while True:
             record = self.record(job_id)
             remaining = deadline - time.monotonic()

@@ -64,10 +64,10 @@ def prediction_body() -> dict[str, Any]:
     return {"model": form["model"], "wait": form["wait"], "molecules": molecules, **options}
 
 
-def job_answer(record: dict[str, Any], wait: float) -> tuple[Response, int]:
+def job_answer(record: dict[str, Any], wait: float, just_created: bool = False) -> tuple[Response, int]:
     """200 with the whole job if it finished within ``wait`` seconds, else 202 with where to look."""
     store = gateway_context().job_store
-    finished = service.wait_for_job(store, record["job_id"], wait)
+    finished = service.wait_for_job(store, record["job_id"], wait, just_created)
     if finished is not None:
         return jsonify(_job.dump(finished)), 200
     status_url = url_for("v1.read_job", job_id=record["job_id"], _external=True)
@@ -82,7 +82,7 @@ def create_prediction() -> tuple[Response, int]:
     ext = gateway_context()
     with idempotent("predictions", data) as claim:
         record = claim.replay or service.submit_prediction(data, ext.settings, ext.job_store, ext.model_store)
-    return job_answer(record, data["wait"])
+    return job_answer(record, data["wait"], just_created=claim.replay is None)
 
 
 @bp.get("/jobs/<job_id>")

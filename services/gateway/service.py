@@ -97,12 +97,12 @@ def submit_prediction(
     return start_job(store, PREDICTION, messages, PREDICTION_CHAIN, model_ref, total=len(molecules))
 
 
-def wait_for_job(store: JobStore, job_id: str, seconds: float) -> dict[str, Any] | None:
+def wait_for_job(store: JobStore, job_id: str, seconds: float, just_created: bool = False) -> dict[str, Any] | None:
     """The finished job (as ``job_document``) if it finishes within ``seconds`` (at most ``MAX_WAIT_SECONDS``),
-    else None."""
+    else None. ``just_created``: this request made the job (``JobStore.wait``)."""
     if not seconds > 0:  # also NaN, which no deadline would ever pass
         return None
-    record = store.wait(job_id, min(seconds, MAX_WAIT_SECONDS))
+    record = store.wait(job_id, min(seconds, MAX_WAIT_SECONDS), just_created)
     return job_document(store, job_id, record) if record and record["status"] in FINISHED else None
 
 

@@ -247,6 +247,22 @@ class JobStoreContract:
         assert record["status"] == SUCCEEDED
         assert time.monotonic() - started < 2.0  # returned at finish, long before the timeout
 
+    def test_a_wait_on_a_job_just_created_sees_its_end_whether_it_comes_later_or_came_already(self, store):
+        later = new_job(store, total=2, n_chunks=1)
+        timer = threading.Timer(0.1, store.save_chunk, args=(later, 0, results_for(0)))
+        timer.start()
+        started = time.monotonic()
+        try:
+            assert store.wait(later, 5.0, just_created=True)["status"] == SUCCEEDED
+        finally:
+            timer.join()
+        already = new_job(store, total=2, n_chunks=1)
+        store.save_chunk(already, 0, results_for(0))
+        assert store.wait(already, 5.0, just_created=True)["status"] == SUCCEEDED
+        assert time.monotonic() - started < 2.0  # neither waited for the timeout
+        running = new_job(store)
+        assert store.wait(running, 0.2, just_created=True)["status"] == QUEUED  # the timeout, then its record
+
     def test_wait_returns_a_failed_job_too(self, store):
         job_id = new_job(store)
         store.mark_failed(job_id, {"code": "x", "message": "y"})

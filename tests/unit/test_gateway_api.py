@@ -190,3 +190,12 @@ def test_a_profile_is_read_with_the_verdict_rule_served_now(ctx):
     assert profile["rules"]["verdict"] == verdict_rules()
     assert profile["rules"]["coverage"] == "kept as built"  # the build's other rules are the build's
     assert ctx.model_store.read_sidecar("akt1", 1, CAUSAL_PROFILE_FILE) == stale  # the stored file is left alone
+
+
+def test_a_new_prediction_waits_without_reading_its_just_made_job_first(client, ctx, monkeypatch):
+    waits = []
+    real = ctx.job_store.wait
+    monkeypatch.setattr(ctx.job_store, "wait", lambda job_id, seconds, just_created=False: waits.append(
+        just_created) or real(job_id, seconds, just_created))
+    client.post("/v1/predictions", json={"model": "akt1", "molecules": [{"smiles": "C"}], "wait": 0.05})
+    assert waits == [True]

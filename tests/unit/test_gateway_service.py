@@ -224,7 +224,7 @@ def test_wait_that_is_not_a_positive_number_does_not_wait(seconds):
 def test_wait_is_capped(monkeypatch):
     waited = []
     store = MemoryJobStore()
-    monkeypatch.setattr(store, "wait", lambda job_id, seconds: waited.append(seconds))
+    monkeypatch.setattr(store, "wait", lambda job_id, seconds, just_created=False: waited.append(seconds))
     service.wait_for_job(store, "j", 1e9)
     assert waited == [30]
 
