@@ -56,8 +56,15 @@ class RedisControl(JobControl):
     def _index_key(project: str) -> str:
         return f"causalmol:jobs:index:{project}"
 
+    def _script(self, source: str) -> Any:
+        """The Lua script registered once per store (``register_script`` hashes its source on every call)."""
+        scripts: dict[str, Any] = self.__dict__.setdefault("_scripts", {})
+        if source not in scripts:
+            scripts[source] = self._redis.register_script(source)
+        return scripts[source]
+
     def cancel(self, job_id: str) -> bool:
-        script = self._redis.register_script(_CANCEL)
+        script = self._script(_CANCEL)
         return script(keys=[self._key(job_id), f"{self._key(job_id)}:finished"],
                       args=[json.dumps(utc_now()), self._ttl]) == 1  # finished_at is a JSON field
 
@@ -82,14 +89,14 @@ class RedisControl(JobControl):
         return [json.loads(a) for a in self._redis.lrange(f"{self._key(job_id)}:callbacks", 0, -1)]
 
     def claim_notification(self, job_id: str, lease_seconds: float) -> bool:
-        script = self._redis.register_script(_CLAIM_NOTIFICATION)
+        script = self._script(_CLAIM_NOTIFICATION)
         return script(keys=[self._key(job_id), ACTIVE_KEY], args=[progress_stamp(), lease_seconds, job_id]) == 1
 
     def release_notification(self, job_id: str) -> None:
-        self._redis.register_script(_RELEASE_NOTIFICATION)(keys=[self._key(job_id)])
+        self._script(_RELEASE_NOTIFICATION)(keys=[self._key(job_id)])
 
     def mark_notified(self, job_id: str) -> None:
-        self._redis.register_script(_MARK_NOTIFIED)(keys=[self._key(job_id)])
+        self._script(_MARK_NOTIFIED)(keys=[self._key(job_id)])
 
     def keep_messages(self, job_id: str, messages: list[dict[str, Any]]) -> None:
         with self._redis.pipeline() as pipe:
@@ -117,7 +124,7 @@ class RedisControl(JobControl):
             return [i for i, stored in enumerate(pipe.execute()) if not stored]
 
     def claim_requeue(self, job_id: str, seen_progress_at: str, seen_requeues: int) -> bool:
-        script = self._redis.register_script(_CLAIM_REQUEUE)
+        script = self._script(_CLAIM_REQUEUE)
         return script(keys=[self._key(job_id)], args=[seen_progress_at, progress_stamp(), seen_requeues]) == 1
 
     def active_jobs(self) -> list[str]:
