@@ -126,6 +126,22 @@ both on 2 against 3 (PIK3CA seed 10: ``supported`` 61% at MAE 0.309, ratio 0.579
 0.344). A trade of separation for share, not a gain on every figure, so no decision was written for it and no
 confirmation split was run.
 
+Candidate CE, written down (2026-12-04, 19:35 UTC by the clock) after E was served, before any split of seeds 13
+to 15 was run: E, with C's ``supported`` (some consistent substructure weight and none against, where E asks more
+than half consistent). C alone lifted the share but let in predictions that blurred separation on seeds 7 to 9; E's
+``unsupported`` now holds the high-spread predictions that blurred it most. Development, as the replay printed:
+seeds 0 to 2 (captured under A): 25% on 5 of 6 splits against E's 3, ratio 6 and 6, better than both 6 and 6; seeds
+10 to 12 (captured under E): 25% on 3 against 2, ratio 4 against 5 (PIK3CA seed 12, one ``unsupported``
+prediction: 0.626), better than both 3 and 3.
+
+The decision, written down at the same time (C's, against the served E): CE replaces E if, over the confirmation
+splits (scaffold splits of seeds 13, 14 and 15 for PIK3CA and AKT: 6 splits, never run before):
+  (a) more splits reach 25% supported under CE than under E;
+  (b) no fewer splits have MAE(supported) / MAE(unsupported) <= 0.6 under CE;
+  (c) no fewer splits separate better than both baselines under CE;
+  (d) the mean over the 6 splits of MAE(supported) under CE is at most 10% above E's.
+The captures of seeds 13 to 15 are made under E, so E is the captured verdict there and CE is replayed on it.
+
 Usage: ``.venv/bin/python tests/benchmarks/verdict_replay.py FILE [FILE ...]``.
 """
 
@@ -258,8 +274,15 @@ def candidate_g(validity: dict[str, Any], coverage_applied: bool) -> str:
     return served
 
 
+def candidate_ce(validity: dict[str, Any]) -> str:
+    """Rule CE on one captured molecule: E, then C's ``supported`` (some consistent weight and none against)."""
+    served = candidate_e(validity)
+    return candidate_c(validity) if served == "caution" else served
+
+
 RULES: dict[str, Callable[[dict[str, Any]], str]] = {
-    "A": lambda validity: validity["verdict"], "B": candidate, "C": candidate_c, "D": candidate_d, "E": candidate_e}
+    "A": lambda validity: validity["verdict"], "B": candidate, "C": candidate_c, "D": candidate_d, "E": candidate_e,
+    "CE": candidate_ce}
 SPLIT_RULES: dict[str, Callable[..., str]] = {"G": candidate_g}  # told what the split's profile applies
 
 
