@@ -126,7 +126,7 @@ both on 2 against 3 (PIK3CA seed 10: ``supported`` 61% at MAE 0.309, ratio 0.579
 0.344). A trade of separation for share, not a gain on every figure, so no decision was written for it and no
 confirmation split was run.
 
-Candidate CE, written down (2026-12-04, 19:35 UTC by the clock) after E was served, before any split of seeds 13
+Candidate CE, written down (2026-12-04, 19:34 UTC) after E was served, before any split of seeds 13
 to 15 was run: E, with C's ``supported`` (some consistent substructure weight and none against, where E asks more
 than half consistent). C alone lifted the share but let in predictions that blurred separation on seeds 7 to 9; E's
 ``unsupported`` now holds the high-spread predictions that blurred it most. Development, as the replay printed:
