@@ -16,7 +16,9 @@ FOCUS_THRESHOLD = 0.8
 MIN_CONTRIBUTION = 0.05  # log units: a substructure contributing less is not "relied on"; it still weighs this
 RELIANCE_TOLERANCE = NULL_BAND
 MAX_TESTABLE_HALF_WIDTH = 1.0  # log units: an effect known less precisely than +/-1 cannot disagree with a reliance
-MIN_CONSISTENT_SHARE = 0.5  # supported: more than this share of the substructure weight is consistent
+MIN_CONSISTENT_SHARE = 0.0  # supported: more than this share of the substructure weight is consistent (0: some)
+CONSISTENT_NEEDED = "some" if MIN_CONSISTENT_SHARE == 0 else f"more than {MIN_CONSISTENT_SHARE:.0%}"
+CONSISTENT_LACKING = "none" if MIN_CONSISTENT_SHARE == 0 else f"at most {MIN_CONSISTENT_SHARE:.0%}"
 MAX_AGAINST_SHARE = 0.5  # unsupported: more than this share is contradicted or confounded (and no footing)
 MAX_SPREAD_RATIO = 2.0  # unsupported: inside the domain, the trees disagree more than this x the confident spread
 
@@ -57,13 +59,15 @@ VERDICTS: dict[str, str] = {
                    f"or, inside the domain, the trees disagree more than {MAX_SPREAD_RATIO:g} times the confident "
                    "spread: the model's own uncertainty is too large to lean on the number, whatever its substructures",
     "supported": f"inside the domain, well covered, the trees agree, focus at least {FOCUS_THRESHOLD}, no substructure "
-                 f"the prediction relies on is contradicted or confounded, and more than {MIN_CONSISTENT_SHARE:.0%} of "
-                 "the substructure weight is consistent with the substructures' causal effects",
+                 f"the prediction relies on is contradicted or confounded, and {CONSISTENT_NEEDED} of the substructure "
+                 "weight is consistent with the substructures' causal effects (an untestable substructure neither "
+                 "vouches for the number nor counts against it)",
     "caution": f"otherwise: outside the domain; or not well covered; or the trees disagree (up to {MAX_SPREAD_RATIO:g} "
                f"times the confident spread); or focus below "
-               f"{FOCUS_THRESHOLD} or unknown; or a relied-on substructure is contradicted or confounded; or the "
-               "substructures are mostly untestable; or mostly contradicted or confounded reliance on familiar ground "
-               "(the number holds for its analogues' assays, not beyond)",
+               f"{FOCUS_THRESHOLD} or unknown; or a relied-on substructure is contradicted or confounded; or "
+               f"{CONSISTENT_LACKING} of the substructure weight is consistent with a causal effect; or "
+               "mostly contradicted or confounded reliance on familiar ground (the number holds for its analogues' "
+               "assays, not beyond)",
 }
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.verdicts import (
+    CONSISTENT_NEEDED,
     FOCUS_THRESHOLD,
     MAX_AGAINST_SHARE,
     MAX_SPREAD_RATIO,
@@ -137,8 +138,7 @@ def _causal(in_domain: bool, mechanism: dict | None, evidence: list[dict], footi
         reasons.append(f"the prediction relies most on {_describe(relied[0])}")
     if evidence:
         reasons.append(f"{consistent:.0%} of its substructure weight is consistent with the causal effects "
-                       f"({'more' if consistent > MIN_CONSISTENT_SHARE else 'not more'} than the "
-                       f"{MIN_CONSISTENT_SHARE:.0%} needed)")
+                       f"({CONSISTENT_NEEDED} is needed)")
     if against > MAX_AGAINST_SHARE:
         named = f"{against:.0%} {AGAINST_RELIANCE}: " + "; ".join(_describe(e) for e in disagreeing)
         if not in_domain or footing:

@@ -12,7 +12,7 @@ from services.causal.verdict import (
     reliance,
 )
 from shared.schemas import CausalValiditySchema
-from shared.verdicts import VERDICTS, verdict_rules
+from shared.verdicts import MIN_CONSISTENT_SHARE, VERDICTS, verdict_rules
 
 PROFILE = {"status": "ready"}
 IN, OUT = ({"max_similarity": s, "in_domain": s >= 0.3, "threshold": 0.3} for s in (0.7, 0.1))
@@ -87,7 +87,7 @@ def test_one_relied_on_substructure_against_its_effect_is_caution_even_with_a_co
                 item("CCO", 0.4, "consistent")]
     result = verdict(IN, evidence)
     assert result["verdict"] == "caution"
-    assert "60% of its substructure weight is consistent with the causal effects (more than the 50% needed)" in \
+    assert "60% of its substructure weight is consistent with the causal effects (some is needed)" in \
         result["reasons"]
     assert any(r.startswith("it relies on a substructure against its causal effect: c1ccncc1 (confounded")
                for r in result["reasons"])
@@ -103,19 +103,20 @@ def test_the_consistent_share_decides_not_the_lead_substructure():
            "untestable)" in result["reasons"]
 
 
-def test_untestable_reliance_is_no_support():
-    """42% consistent is short of the majority that supported needs."""
+def test_untestable_substructures_neither_vouch_nor_count_against():
+    """42% consistent and the rest untestable: some consistent weight and none against is enough."""
+    assert MIN_CONSISTENT_SHARE == 0
     evidence = [item("c1ccncc1", 0.6, "untestable"), item("C1CCNCC1", 0.5, "consistent"),
                 item("CCO", 0.1, "untestable")]
     result = verdict(IN, evidence)
-    assert result["verdict"] == "caution"
-    assert "42% of its substructure weight is consistent with the causal effects (not more than the 50% needed)" in \
+    assert result["verdict"] == "supported"
+    assert "42% of its substructure weight is consistent with the causal effects (some is needed)" in \
         result["reasons"]
 
 
-def test_exactly_half_consistent_is_caution():
+def test_half_consistent_and_half_untestable_is_supported():
     evidence = [item("c1ccncc1", 0.5, "consistent"), item("C1CCNCC1", 0.5, "untestable")]
-    assert verdict(IN, evidence)["verdict"] == "caution"
+    assert verdict(IN, evidence)["verdict"] == "supported"
 
 
 @pytest.mark.parametrize("statuses", [("untestable", "untestable"), ("untestable", "confounded")])
@@ -132,7 +133,7 @@ def test_half_against_is_not_yet_unsupported():
 @pytest.mark.parametrize(("evidence", "expected"), [
     ([], "caution"),  # no substructure at all: nothing to judge the number by
     ([item("CCO", MIN_CONTRIBUTION / 2, "consistent"), item("CCN", 0.01, "consistent")], "supported"),
-    ([item("CCO", MIN_CONTRIBUTION / 2, "consistent"), item("CCN", 0.01, "untestable")], "caution"),  # 50%
+    ([item("CCO", MIN_CONTRIBUTION / 2, "consistent"), item("CCN", 0.01, "untestable")], "supported"),  # 50%
     ([item("CCO", MIN_CONTRIBUTION / 2, "untestable")], "caution"),
 ])
 def test_a_prediction_near_the_baseline_is_judged_by_its_substructures_at_the_minimum_weight(evidence, expected):
@@ -142,11 +143,11 @@ def test_a_prediction_near_the_baseline_is_judged_by_its_substructures_at_the_mi
 
 
 def test_a_small_contribution_weighs_the_minimum_in_the_shares():
-    """0.01 counts as 0.05: 0.05 / (0.05 + 0.06) = 45% consistent, short of the majority (0.01 / 0.07 would be 14%)."""
+    """0.01 counts as 0.05: 0.05 / (0.05 + 0.06) = 45% consistent (0.01 / 0.07 would be 14%)."""
     evidence = [item("CCO", 0.01, "consistent"), item("CCN", 0.06, "untestable")]
     result = verdict(IN, evidence)
-    assert result["verdict"] == "caution"
-    assert "45% of its substructure weight is consistent with the causal effects (not more than the 50% needed)" in \
+    assert result["verdict"] == "supported"
+    assert "45% of its substructure weight is consistent with the causal effects (some is needed)" in \
         result["reasons"]
 
 
