@@ -17,6 +17,7 @@ from shared.depiction import DEPICT_TASK, MAX_ATOMS, TOO_LARGE, attachment_name,
 from shared.errors import CausalmolError, InvalidRequest
 from shared.jobs import PREDICTION, SUCCEEDED, JobStore
 from shared.model_store import CAUSAL_PROFILE_FILE, MANIFEST, PREDICTIONS_FILE, RETIRED_MARK, ModelStore
+from shared.verdicts import verdict_rules
 
 logger = logging.getLogger(__name__)
 DEPICTION_TIMEOUT = 30.0  # seconds a page waits for the featurizer to draw its structures
@@ -89,7 +90,8 @@ def _verdicts(profile: dict[str, Any]) -> dict[str, Any] | None:
     order = ("supported", "caution", "unsupported", "unknown")
     per_verdict = section["per_verdict"]
     rows = [{"verdict": v, **per_verdict[v]} for v in order if v in per_verdict]
-    return {"rows": rows, "n": section.get("n"), "mae": section.get("mae"), "method": section.get("method")}
+    return {"rows": rows, "n": section.get("n"), "mae": section.get("mae"), "method": section.get("method"),
+            "current_rule": section.get("rule") == verdict_rules()}
 
 
 def card_page(models: ModelStore, ref: str) -> dict[str, Any]:

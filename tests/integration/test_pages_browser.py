@@ -83,6 +83,8 @@ def test_model_card_page_renders_its_plots(profiled_gateway, browser) -> None:
         assert image["complete"] and image["natural"] > 100 and image["width"] > 100 and image["height"] > 100, image
     text = browser.find_element("tag name", "body").text
     assert "akt1@1" in text and "Mechanisms and their chemotypes" in text and "M1" in text
+    # a profile built by this code judged its held-out verdicts by the rule served now: no earlier-rule note
+    assert browser.find_elements("css selector", "[data-note=earlier-rule]") == []
 
 
 def test_results_page_shows_each_molecule_with_its_depiction(profiled_gateway, job, browser) -> None:

@@ -16,6 +16,7 @@ from services.gateway.pages_service import (
     _verdicts,
     result_index,
 )
+from shared.verdicts import verdict_rules
 
 
 def test_a_result_is_named_by_its_id_or_else_by_its_index() -> None:
@@ -65,6 +66,13 @@ def test_the_verdict_plot_reads_the_held_out_verdicts_in_verdict_order() -> None
     assert (verdicts["n"], verdicts["mae"], verdicts["method"]) == (6, 0.6, "held out")
     assert _verdicts({}) is None  # a profile built before held-out verdicts were stored
     assert _verdicts({"held_out_verdicts": {"status": "failed", "error": "x"}}) is None
+
+
+def test_held_out_verdicts_judged_by_an_earlier_rule_are_marked_so() -> None:
+    assert _verdicts({"held_out_verdicts": {**HELD_OUT, "rule": verdict_rules()}})["current_rule"] is True
+    assert _verdicts({"held_out_verdicts": HELD_OUT})["current_rule"] is False  # stored before the rule was kept
+    older = {**verdict_rules(), "min_consistent_share": 0.5}
+    assert _verdicts({"held_out_verdicts": {**HELD_OUT, "rule": older}})["current_rule"] is False
 
 
 def test_the_verdict_plot_draws_one_bar_per_verdict_at_its_mae() -> None:
