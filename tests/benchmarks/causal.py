@@ -247,8 +247,8 @@ def print_summary(results: list[dict[str, Any]]) -> None:
         if r["split"] == "context" and base and base["mae_supported"] and r["mae_supported"]:
             change = r["mae_supported"] / base["mae_supported"] - 1
             print(f"   transport {r['name']} seed {r['seed']}: supported MAE {r['mae_supported']:.3f} on whole-context "
-                  f"split vs {base['mae_supported']:.3f} on scaffold split ({change:+.0%}; target within "
-                  f"{TARGETS['transport']:.0%})")
+                  f"split (n={r['n_supported']}) vs {base['mae_supported']:.3f} on scaffold split "
+                  f"(n={base['n_supported']}) ({change:+.0%}; target within {TARGETS['transport']:.0%})")
 
 
 def build_time(rows: list[dict[str, str]]) -> None:
