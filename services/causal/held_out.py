@@ -25,7 +25,6 @@ from services.predictor.loader import ModelCache
 from services.predictor.spread import TREE_SPREAD
 from shared.applicability import N_BITS, NearestNeighbourIndex
 from shared.model_store import PREDICTIONS_FILE, ModelStore
-from shared.verdicts import verdict_rules
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +95,4 @@ def held_out_verdicts(models: ModelStore, manifest: dict[str, Any], profile: dic
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
     logger.info("held-out verdicts of %s@%s: %s", manifest["name"], manifest["version"],
                 {v: s["n"] for v, s in section["per_verdict"].items()})
-    # The rule they were judged by: a card whose verdicts came from an earlier rule says so (pages_service).
-    return {"status": "ready", "method": METHOD, "spread_held_out": causal.sigma_kind == TREE_SPREAD,
-            "rule": verdict_rules(), **section}
+    return {"status": "ready", "method": METHOD, "spread_held_out": causal.sigma_kind == TREE_SPREAD, **section}

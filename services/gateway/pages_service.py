@@ -90,8 +90,9 @@ def _verdicts(profile: dict[str, Any]) -> dict[str, Any] | None:
     order = ("supported", "caution", "unsupported", "unknown")
     per_verdict = section["per_verdict"]
     rows = [{"verdict": v, **per_verdict[v]} for v in order if v in per_verdict]
+    # Judged in the build that stored the profile's rules.verdict: an older rule than the served one, the card says.
     return {"rows": rows, "n": section.get("n"), "mae": section.get("mae"), "method": section.get("method"),
-            "current_rule": section.get("rule") == verdict_rules()}
+            "current_rule": (profile.get("rules") or {}).get("verdict") == verdict_rules()}
 
 
 def card_page(models: ModelStore, ref: str) -> dict[str, Any]:

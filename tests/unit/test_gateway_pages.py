@@ -69,10 +69,12 @@ def test_the_verdict_plot_reads_the_held_out_verdicts_in_verdict_order() -> None
 
 
 def test_held_out_verdicts_judged_by_an_earlier_rule_are_marked_so() -> None:
-    assert _verdicts({"held_out_verdicts": {**HELD_OUT, "rule": verdict_rules()}})["current_rule"] is True
-    assert _verdicts({"held_out_verdicts": HELD_OUT})["current_rule"] is False  # stored before the rule was kept
+    """They were judged in the build that stored the profile's rules.verdict: that is the rule to compare."""
+    current = {"held_out_verdicts": HELD_OUT, "rules": {"verdict": verdict_rules()}}
+    assert _verdicts(current)["current_rule"] is True
     older = {**verdict_rules(), "min_consistent_share": 0.5}
-    assert _verdicts({"held_out_verdicts": {**HELD_OUT, "rule": older}})["current_rule"] is False
+    assert _verdicts({**current, "rules": {"verdict": older}})["current_rule"] is False
+    assert _verdicts({"held_out_verdicts": HELD_OUT})["current_rule"] is False  # no rules stored: cannot say
 
 
 def test_the_verdict_plot_draws_one_bar_per_verdict_at_its_mae() -> None:

@@ -149,3 +149,5 @@ def test_a_new_job_and_a_status_check_with_redis_unreachable_are_a_broker_error(
         store.open_job(new_job_record("j", None, 1, 1), [{"message": {"chunk": 0}}])
     with pytest.raises(BrokerUnavailable):
         store.status("j")
+    with pytest.raises(BrokerUnavailable):
+        store.mark_running("j")  # the featurize step's check before it starts: left to on_failure as a broker outage
