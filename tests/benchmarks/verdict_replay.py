@@ -169,7 +169,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from services.causal.verdict import NO_PROFILE, _relied_on, _share  # noqa: E402
-from shared.verdicts import FOCUS_THRESHOLD, MIN_CONSISTENT_SHARE  # noqa: E402
+from shared.verdicts import FOCUS_THRESHOLD  # noqa: E402
 from tests.benchmarks.causal import TARGETS, tertile_ratio  # noqa: E402
 
 FOOTING_PHRASES = ("nearest training analogue", "trees disagree")  # coverage_reason, spread_reason
@@ -182,17 +182,45 @@ def disagreeing(evidence: list[dict[str, Any]]) -> bool:
     return any(_relied_on(e) and e["reliance"] in ("contradicted", "confounded") for e in evidence)
 
 
+# The consistent share rules A, B, D, E and G were written against ("more than half"): fixed here, so that their
+# replays stay what they were when the served rule (shared.verdicts.MIN_CONSISTENT_SHARE) moved on to CE's 0.
+MAJORITY = 0.5
+SPREAD_LEVEL = re.compile(r"trees disagree \(spread ([0-9.]+)\) more than ([0-9.]+)")
+NO_FOOTING_SPREAD_FACTOR = 2.0  # candidates D and E: the trees disagree more than twice the confident spread
+COVERAGE_PHRASE, SPREAD_PHRASE = FOOTING_PHRASES
+
+
 def causally_backed(evidence: list[dict[str, Any]]) -> bool:
-    """No relied-on substructure disagrees, and more than half the substructure weight is consistent (the served
-    rule's own share and reliance tests)."""
-    return _share(evidence, ("consistent",)) > MIN_CONSISTENT_SHARE and not disagreeing(evidence)
+    """No relied-on substructure disagrees, and more than half the substructure weight is consistent (rule A's own
+    share and reliance tests)."""
+    return _share(evidence, ("consistent",)) > MAJORITY and not disagreeing(evidence)
+
+
+def unassessed(validity: dict[str, Any]) -> bool:
+    """The prediction's causal support was not assessed (no usable profile): no candidate changes its verdict."""
+    return any(NOT_ASSESSED in r or NO_PROFILE in r for r in validity["reasons"])
+
+
+def focused(validity: dict[str, Any]) -> bool:
+    mechanism = validity.get("mechanism") or {}
+    return mechanism.get("focus") is not None and mechanism["focus"] >= FOCUS_THRESHOLD
+
+
+def beyond_spread_ratio(validity: dict[str, Any]) -> bool:
+    """The spread reason says the trees disagree more than ``NO_FOOTING_SPREAD_FACTOR`` times the level (read off
+    the two decimals the reason prints)."""
+    for reason in validity["reasons"]:
+        found = SPREAD_LEVEL.search(reason)
+        if found and float(found[1]) > NO_FOOTING_SPREAD_FACTOR * float(found[2]):
+            return True
+    return False
 
 
 def candidate(validity: dict[str, Any]) -> str:
     """Rule B on one captured molecule."""
     served = validity["verdict"]
     reasons = validity["reasons"]
-    if served in ("supported", "unknown") or any(NOT_ASSESSED in r or NO_PROFILE in r for r in reasons):
+    if served in ("supported", "unknown") or unassessed(validity):
         return served
     footing = any(p in r for r in reasons for p in FOOTING_PHRASES)
     weak = not validity["applicability_domain"]["in_domain"] or footing
@@ -206,55 +234,31 @@ def candidate(validity: dict[str, Any]) -> str:
 def candidate_c(validity: dict[str, Any]) -> str:
     """Rule C on one captured molecule: A, except that ``supported`` needs some consistent weight, not a majority."""
     served = validity["verdict"]
-    reasons = validity["reasons"]
-    if served in ("supported", "unsupported", "unknown") or any(NOT_ASSESSED in r or NO_PROFILE in r
-                                                                for r in reasons):
+    if served in ("supported", "unsupported", "unknown") or unassessed(validity):
         return served  # C only lifts A's caution: it asks less of the causal backing, nothing else
     evidence = validity.get("evidence") or []
-    footing = any(p in r for r in reasons for p in FOOTING_PHRASES)
-    mechanism = validity.get("mechanism") or {}
-    focused = mechanism.get("focus") is not None and mechanism["focus"] >= FOCUS_THRESHOLD
-    if (validity["applicability_domain"]["in_domain"] and not footing and focused and not disagreeing(evidence)
-            and _share(evidence, ("consistent",)) > 0):
+    footing = any(p in r for r in validity["reasons"] for p in FOOTING_PHRASES)
+    if (validity["applicability_domain"]["in_domain"] and not footing and focused(validity)
+            and not disagreeing(evidence) and _share(evidence, ("consistent",)) > 0):
         return "supported"
-    return "caution"
-
-
-SPREAD_LEVEL = re.compile(r"trees disagree \(spread ([0-9.]+)\) more than ([0-9.]+)")
-NO_FOOTING_SPREAD_FACTOR = 2.0  # candidate D: the trees disagree more than twice the confident spread
-
-
-def candidate_d(validity: dict[str, Any]) -> str:
-    """Rule D on one captured molecule: A, and ``unsupported`` also when the number has no footing of its own."""
-    served = validity["verdict"]
-    reasons = validity["reasons"]
-    if served in ("supported", "unsupported", "unknown") or any(NOT_ASSESSED in r or NO_PROFILE in r
-                                                                for r in reasons):
-        return served
-    if not validity["applicability_domain"]["in_domain"]:
-        return "unsupported"
-    for reason in reasons:
-        found = SPREAD_LEVEL.search(reason)
-        if found and float(found[1]) > NO_FOOTING_SPREAD_FACTOR * float(found[2]):
-            return "unsupported"
     return "caution"
 
 
 def candidate_e(validity: dict[str, Any]) -> str:
     """Rule E on one captured molecule: A, and ``unsupported`` also when the trees disagree more than twice the
-    confident spread (D without its applicability-domain half)."""
+    confident spread."""
     served = validity["verdict"]
-    if served in ("supported", "unsupported", "unknown") or any(NOT_ASSESSED in r or NO_PROFILE in r
-                                                                for r in validity["reasons"]):
+    if served in ("supported", "unsupported", "unknown") or unassessed(validity):
         return served
-    for reason in validity["reasons"]:
-        found = SPREAD_LEVEL.search(reason)
-        if found and float(found[1]) > NO_FOOTING_SPREAD_FACTOR * float(found[2]):
-            return "unsupported"
-    return "caution"
+    return "unsupported" if beyond_spread_ratio(validity) else "caution"
 
 
-COVERAGE_PHRASE, SPREAD_PHRASE = FOOTING_PHRASES
+def candidate_d(validity: dict[str, Any]) -> str:
+    """Rule D on one captured molecule: E, and ``unsupported`` also outside the domain (no footing of its own)."""
+    served = candidate_e(validity)
+    if served == "caution" and not unassessed(validity) and not validity["applicability_domain"]["in_domain"]:
+        return "unsupported"
+    return served
 
 
 def candidate_g(validity: dict[str, Any], coverage_applied: bool) -> str:
@@ -263,19 +267,15 @@ def candidate_g(validity: dict[str, Any], coverage_applied: bool) -> str:
     ``coverage_applied``: the split's profile applies the coverage level (its reason appears in the split)."""
     served = candidate_e(validity)
     reasons = validity["reasons"]
-    if served != "caution" or any(NOT_ASSESSED in r or NO_PROFILE in r for r in reasons):
-        return served
-    if not validity["applicability_domain"]["in_domain"]:
+    if served != "caution" or unassessed(validity) or not validity["applicability_domain"]["in_domain"]:
         return served
     uncovered = any(COVERAGE_PHRASE in r for r in reasons)
     uncertain = any(SPREAD_PHRASE in r for r in reasons)
     applied = 1 + coverage_applied  # the spread level is applied on every split these captures hold
     if uncovered + uncertain >= applied:
         return served
-    mechanism = validity.get("mechanism") or {}
-    focused = mechanism.get("focus") is not None and mechanism["focus"] >= FOCUS_THRESHOLD
     evidence = validity.get("evidence") or []
-    if focused and not disagreeing(evidence) and _share(evidence, ("consistent",)) > MIN_CONSISTENT_SHARE:
+    if focused(validity) and not disagreeing(evidence) and _share(evidence, ("consistent",)) > MAJORITY:
         return "supported"
     return served
 
